@@ -1,16 +1,16 @@
 """The exception tree every Netra layer raises.
 
-    NetraError
-    ├── ConfigError            invalid or missing configuration (exit code 2)
-    ├── UsageError             bad command-line input or an invalid request (exit code 2)
-    │   └── InputFileError     a bad line or field in an input file (names file and line)
-    ├── StoreError             the database failed or refused a write
-    ├── CollectorError         anything a collector raises
-    │   ├── SourceUnavailable  the platform cannot be reached / refuses (after retries)
-    │   ├── CredentialMissing  a required environment variable is not set
-    │   └── ParseError         a page that is not the expected JSON/HTML at all
-    ├── ModelError             a model directory is missing, tampered with or incompatible
-    └── TransitionError        an invalid review-queue state change (exit code 2)
+NetraError
+├── ConfigError            invalid or missing configuration (exit code 2)
+├── UsageError             bad command-line input or an invalid request (exit code 2)
+│   └── InputFileError     a bad line or field in an input file (names file and line)
+├── StoreError             the database failed or refused a write
+├── CollectorError         anything a collector raises
+│   ├── SourceUnavailable  the platform cannot be reached / refuses (after retries)
+│   ├── CredentialMissing  a required environment variable is not set
+│   └── ParseError         a page that is not the expected JSON/HTML at all
+├── ModelError             a model directory is missing, tampered with or incompatible
+└── TransitionError        an invalid review-queue state change (exit code 2)
 """
 
 from __future__ import annotations

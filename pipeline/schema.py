@@ -1,0 +1,196 @@
+"""SQLAlchemy Core table definitions: the current shape of the store.
+
+Migrations in `pipeline/migrations/versions/` create and change these tables; this module is
+what queries are written against. Datetimes are stored as naive UTC and returned aware; JSON is
+stored as text so SQLite and PostgreSQL behave the same (and NUL escapes survive).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import DateTime, TypeDecorator
+
+metadata = MetaData()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class JSONText(TypeDecorator[Any]):
+    """JSON serialised to text (stable keys, UTF-8 kept, NUL escaped by json itself)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(32), nullable=False),
+    Column("post_id", String(255), nullable=False),
+    Column("url", Text),
+    Column("author_id", String(255)),
+    Column("author_handle", String(255)),
+    Column("author_name", Text),
+    Column("author_bio", Text),
+    Column("text", Text, nullable=False),
+    Column("text_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("parent_id", String(255)),
+    Column("kind", String(16), nullable=False),
+    Column("lang", String(16)),
+    Column("metrics", JSONText),
+    Column("raw", JSONText),
+    Column("source", String(512)),
+    Column("version", Integer, nullable=False, default=1),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    UniqueConstraint("platform", "post_id", name="uq_posts_platform_post_id"),
+    Index("ix_posts_author", "platform", "author_id"),
+    Index("ix_posts_last_seen", "last_seen"),
+    Index("ix_posts_parent", "platform", "parent_id"),
+)
+
+# Earlier captured versions of a post whose text changed: they may be evidence.
+post_versions = Table(
+    "post_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("post_pk", Integer, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("url", Text),
+    Column("author_handle", String(255)),
+    Column("author_name", Text),
+    Column("author_bio", Text),
+    Column("text", Text, nullable=False),
+    Column("text_hash", String(64), nullable=False),
+    Column("metrics", JSONText),
+    Column("raw", JSONText),
+    Column("captured_at", UTCDateTime, nullable=False),
+    Column("superseded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("post_pk", "version", name="uq_post_versions_post_version"),
+)
+
+authors = Table(
+    "authors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(32), nullable=False),
+    Column("author_key", String(255), nullable=False),
+    Column("author_id", String(255)),
+    Column("handle", String(255)),
+    Column("name", Text),
+    Column("bio", Text),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    UniqueConstraint("platform", "author_key", name="uq_authors_platform_key"),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("name", String(512), primary_key=True),
+    Column("cursor", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("source", String(512)),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("status", String(16), nullable=False),
+    Column("counters", JSONText),
+    Column("errors", JSONText),
+    Index("ix_runs_source_started", "source", "started_at"),
+)
+
+scores = Table(
+    "scores",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("post_pk", Integer, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
+    Column("text_hash", String(64), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("label", String(16), nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("explanation", JSONText),
+    Column("contestants", JSONText),
+    Column("flags", JSONText),
+    Column("scored_at", UTCDateTime, nullable=False),
+    UniqueConstraint("post_pk", "model_version", "text_hash", name="uq_scores_post_model_text"),
+    Index("ix_scores_model", "model_version"),
+)
+
+tips = Table(
+    "tips",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("post_pk", Integer, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
+    Column("screenshot", Text),
+    Column("screenshot_sha256", String(64)),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+
+# Tipsters' identities live apart from the tip and are never exported by default.
+tip_reporters = Table(
+    "tip_reporters",
+    metadata,
+    Column("tip_id", Integer, ForeignKey("tips.id", ondelete="CASCADE"), primary_key=True),
+    Column("reporter", Text, nullable=False),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(512), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
