@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -285,6 +285,32 @@ class Store:
                 batch = []
         if batch:
             total.add(self.write_batch(batch, source=source))
+        return total
+
+    def write_stream(
+        self,
+        posts: Iterable[Post],
+        *,
+        source: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> WriteResult:
+        """Stream posts in batches inside ONE transaction: all are stored or none is."""
+        total = WriteResult()
+        now = utcnow()
+        with self.transaction() as conn:
+            batch: list[Post] = []
+            for post in posts:
+                batch.append(post)
+                if len(batch) >= batch_size:
+                    total.add(self._write_posts(conn, batch, source, now))
+                    if on_batch:
+                        on_batch(len(batch))
+                    batch = []
+            if batch:
+                total.add(self._write_posts(conn, batch, source, now))
+                if on_batch:
+                    on_batch(len(batch))
         return total
 
     def _write_posts(

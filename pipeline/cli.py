@@ -1,0 +1,238 @@
+"""The `netra` command line: parse arguments, call one pipeline function, print, exit.
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__
+from pipeline.config import Config, load_config
+from pipeline.errors import NetraError, UsageError
+from pipeline.progress import Progress, for_stream
+from pipeline.store import Store, open_store
+
+log = logging.getLogger("netra")
+
+Handler = Callable[[argparse.Namespace, Config], int]
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options every subcommand accepts (before or after the subcommand name)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="TOML config file (default: $NETRA_CONFIG, else built-in defaults)",
+    )
+    common.add_argument(
+        "--database",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="database URL, overrides config and NETRA_DATABASE_URL",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output"
+    )
+    return common
+
+
+def _open(config: Config) -> Store:
+    return open_store(config.database.url, echo=config.database.echo)
+
+
+def _progress() -> Progress:
+    return for_stream(sys.stderr)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+# -- foundation commands ------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace, config: Config) -> int:
+    """Create or upgrade the database schema."""
+    store = Store(config.database.url, echo=config.database.echo)
+    before, after = store.upgrade()
+    if before == after:
+        print(f"database {store.display_url} is up to date (schema {after})")
+    else:
+        print(f"database {store.display_url}: schema {before or 'empty'} -> {after}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    """Show the database, counts and the last runs with their errors."""
+    from pipeline.status import collect_status, format_status
+
+    report = collect_status(config)
+    if args.json:
+        _print_json(report)
+    else:
+        print(format_status(report))
+    return EXIT_OK if report["database"]["ok"] else EXIT_FAILURE
+
+
+def _column_map(pairs: Sequence[str]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or not field or not column:
+            raise UsageError(f"--column expects FIELD=COLUMN, got {pair!r}")
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
+def cmd_import(args: argparse.Namespace, config: Config) -> int:
+    """Import Post JSON Lines or mapped CSV files into the store."""
+    from pipeline.importer import import_files
+
+    store = _open(config)
+    report = import_files(
+        store,
+        args.files,
+        columns=_column_map(args.column),
+        platform=args.platform,
+        skip_invalid=args.skip_invalid,
+        progress=_progress(),
+    )
+    for item in report.files:
+        print(
+            f"{item.path}: {item.inserted} new, {item.updated} changed, "
+            f"{item.unchanged} unchanged, {item.skipped} invalid lines skipped"
+        )
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    """One monitoring run over every configured source."""
+    from pipeline.run import format_run_report, run_once
+
+    store = _open(config)
+    report = run_once(config, store, sources=args.source or None, progress=_progress())
+    print(format_run_report(report))
+    return EXIT_OK if report.status in ("ok", "partial") else EXIT_FAILURE
+
+
+# -- command table --------------------------------------------------------------------------
+# Each entry: (name, help, add-arguments function, handler). Later steps register theirs here.
+
+
+def _add_init(parser: argparse.ArgumentParser) -> None:
+    del parser
+
+
+def _add_status(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _add_import(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="JSONL or CSV file, '-' = stdin")
+    parser.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="CSV column for a Post field, e.g. text=isi (repeatable)",
+    )
+    parser.add_argument("--platform", help="platform for CSV rows without a platform column")
+    parser.add_argument(
+        "--skip-invalid", action="store_true", help="skip and count bad lines instead of failing"
+    )
+
+
+def _add_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--source", action="append", metavar="NAME", help="only this configured source"
+    )
+
+
+COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Handler]] = [
+    ("init", "create or upgrade the database", _add_init, cmd_init),
+    ("status", "database, counts, last runs and errors", _add_status, cmd_status),
+    ("import", "import Post JSONL / CSV files into the store", _add_import, cmd_import),
+    ("run", "one monitoring run: collect, score, link, queue", _add_run, cmd_run),
+]
+
+
+def register(
+    name: str, help_text: str, add_arguments: Callable[[argparse.ArgumentParser], None]
+) -> Callable[[Handler], Handler]:
+    """Decorator for command handlers defined in other pipeline modules' CLI sections."""
+
+    def decorate(handler: Handler) -> Handler:
+        COMMANDS.append((name, help_text, add_arguments, handler))
+        return handler
+
+    return decorate
+
+
+# -- command sections of later steps (collect, classify, queue, retrain, schedule) ---------
+# Each section imports its pipeline module lazily inside the handler to keep start-up fast.
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser."""
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="netra",
+        description="Watch public social media for election campaigning by civil servants (ASN).",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"netra {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text, add_arguments, handler in COMMANDS:
+        sub = subparsers.add_parser(name, help=help_text, description=help_text, parents=[common])
+        add_arguments(sub)
+        sub.set_defaults(handler=handler)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    if not sys.stderr.isatty() and verbosity == 0:
+        level = logging.INFO  # plain log lines replace the progress bar off a terminal
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `netra` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    _configure_logging(getattr(args, "verbose", 0))
+    try:
+        config_path = getattr(args, "config", None) or os.environ.get("NETRA_CONFIG")
+        config = load_config(Path(config_path) if config_path else None)
+        database = getattr(args, "database", None)
+        if database:
+            config = config.with_overrides(database={"url": database})
+        return int(args.handler(args, config))
+    except NetraError as exc:
+        print(f"netra: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("netra: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""What `netra status` reports: the database, row counts, last runs and their errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.config import Config
+from pipeline.errors import StoreError
+from pipeline.records import format_datetime
+from pipeline.store import Store
+
+
+def collect_status(config: Config, run_limit: int = 10) -> dict[str, Any]:
+    """Gather the status report as plain data (printable or JSON)."""
+    store = Store(config.database.url, echo=config.database.echo)
+    report: dict[str, Any] = {
+        "database": {"url": store.display_url, "ok": False},
+        "counts": {},
+        "runs": [],
+        "sources": [s.name for s in config.sources],
+    }
+    try:
+        current, head = store.current_revision(), store.head_revision()
+        report["database"].update(schema=current, expected_schema=head)
+        if current is None:
+            report["database"]["problem"] = "not initialised: run `netra init`"
+            return report
+        if current != head:
+            report["database"]["problem"] = "schema out of date: run `netra init`"
+            return report
+        report["database"]["ok"] = True
+        report["counts"] = store.counts()
+        for run in store.last_runs(run_limit):
+            report["runs"].append(
+                {
+                    "id": run["id"],
+                    "kind": run["kind"],
+                    "source": run["source"],
+                    "status": run["status"],
+                    "started_at": format_datetime(run["started_at"]),
+                    "finished_at": format_datetime(run["finished_at"])
+                    if run["finished_at"]
+                    else None,
+                    "counters": run["counters"] or {},
+                    "errors": run["errors"] or [],
+                }
+            )
+    except StoreError as exc:
+        report["database"]["problem"] = str(exc)
+    finally:
+        store.close()
+    return report
+
+
+def format_status(report: dict[str, Any]) -> str:
+    """Human-readable form of `collect_status`."""
+    db = report["database"]
+    lines = [f"database: {db['url']}"]
+    if not db["ok"]:
+        lines.append(f"  problem: {db.get('problem', 'unknown')}")
+        return "\n".join(lines)
+    lines.append(f"  schema: {db['schema']}")
+    lines.append("counts:")
+    lines.extend(f"  {name:<16} {count}" for name, count in sorted(report["counts"].items()))
+    lines.append(f"configured sources: {', '.join(report['sources']) or 'none'}")
+    lines.append("last runs:")
+    if not report["runs"]:
+        lines.append("  none yet")
+    for run in report["runs"]:
+        counters = ", ".join(f"{k}={v}" for k, v in run["counters"].items())
+        where = f" [{run['source']}]" if run["source"] else ""
+        lines.append(
+            f"  #{run['id']} {run['kind']}{where} {run['status']} at {run['started_at']}"
+            + (f" ({counters})" if counters else "")
+        )
+        lines.extend(f"    error: {error}" for error in run["errors"][:5])
+    return "\n".join(lines)

@@ -1,0 +1,76 @@
+"""The Post record: validation, JSON Lines round trip, aware datetimes."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from pipeline.records import POST_FIELDS, Post, RecordError, read_jsonl, write_jsonl
+from tests.conftest import make_post
+
+
+def test_jsonl_round_trip_keeps_every_field() -> None:
+    posts = [
+        make_post(1),
+        make_post(2, kind="comment", parent_id="1001", text="mantap 👍\nbaris 2"),
+    ]
+    buffer = io.StringIO()
+    assert write_jsonl(posts, buffer) == 2
+    buffer.seek(0)
+    assert [post for _, post in read_jsonl(buffer)] == posts
+
+
+def test_json_form_uses_exactly_the_documented_field_names() -> None:
+    data = json.loads(make_post(3).to_json())
+    assert tuple(data) == POST_FIELDS
+    assert data["created_at"] == "2024-01-10T00:03:00Z"
+
+
+def test_offsets_are_normalised_to_utc() -> None:
+    wib = timezone(timedelta(hours=7))
+    post = make_post(1, created_at=datetime(2024, 2, 14, 7, 0, tzinfo=wib))
+    assert post.created_at == datetime(2024, 2, 14, 0, 0, tzinfo=UTC)
+    assert post.created_at.utcoffset() == timedelta(0)
+    parsed = Post.from_dict({**make_post(1).to_dict(), "created_at": "2024-02-14T07:00:00+07:00"})
+    assert parsed.created_at == datetime(2024, 2, 14, 0, 0, tzinfo=UTC)
+
+
+def test_naive_datetimes_are_rejected() -> None:
+    with pytest.raises(RecordError, match="created_at"):
+        Post.from_dict({**make_post(1).to_dict(), "created_at": "2024-02-14T07:00:00"})
+    with pytest.raises(RecordError, match="created_at"):
+        make_post(1, created_at=datetime(2024, 2, 14))
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"kind": "like"}, "kind"),
+        ({"post_id": ""}, "post_id"),
+        ({"text": 5}, "text"),
+        ({"metrics": {"likes": "many"}}, "metrics"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_bad_fields_are_named(change: dict[str, object], field: str) -> None:
+    with pytest.raises(RecordError) as info:
+        Post.from_dict({**make_post(1).to_dict(), **change})
+    assert info.value.field == field
+
+
+def test_key_and_hash_are_stable() -> None:
+    post = make_post(5)
+    assert post.key == "x:1005"
+    assert post.text_hash == make_post(5).text_hash
+    assert post.text_hash != make_post(6).text_hash
+    assert make_post(2, parent_id="1001").parent_key == "x:1001"
+
+
+def test_read_jsonl_reports_the_line_number() -> None:
+    buffer = io.StringIO(make_post(1).to_json() + "\n\n{not json}\n")
+    with pytest.raises(RecordError) as info:
+        list(read_jsonl(buffer))
+    assert info.value.line == 3  # type: ignore[attr-defined]

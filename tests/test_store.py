@@ -1,0 +1,132 @@
+"""The store on SQLite and PostgreSQL: idempotence, versions, transactions, migrations."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from pipeline.errors import StoreError
+from pipeline.records import Post, Score
+from pipeline.store import Store
+from tests.conftest import make_post
+
+
+def test_writing_the_same_post_twice_stores_it_once(store: Store) -> None:
+    first = store.write_batch([make_post(1), make_post(2)])
+    again = store.write_batch([make_post(1), make_post(2)])
+    assert (first.inserted, again.inserted, again.unchanged) == (2, 0, 2)
+    assert store.counts()["posts"] == 2
+    assert store.get_post("x:1001").post == make_post(1)  # type: ignore[union-attr]
+
+
+def test_an_edited_post_keeps_its_earlier_version(store: Store) -> None:
+    store.write_batch([make_post(1)])
+    edited = dataclasses.replace(make_post(1), text="teks sudah diedit")
+    result = store.write_batch([edited])
+    assert result.updated == 1
+    stored = store.get_post("x:1001")
+    assert stored is not None and stored.text == "teks sudah diedit" and stored.version == 2
+    (old,) = store.post_versions(stored.pk)
+    assert old["text"] == make_post(1).text
+    assert old["text_hash"] == make_post(1).text_hash
+
+
+def test_metrics_refresh_without_a_new_version(store: Store) -> None:
+    store.write_batch([make_post(1)])
+    store.write_batch([dataclasses.replace(make_post(1), metrics={"likes": 99})])
+    stored = store.get_post("x:1001")
+    assert stored is not None and stored.version == 1
+    assert stored.post.metrics == {"likes": 99}
+
+
+def test_cursor_commits_with_its_batch(store: Store) -> None:
+    store.write_batch([make_post(1)], source="src|tag:a", cursor="page-2")
+    assert store.get_cursor("src|tag:a") == "page-2"
+    assert store.get_cursor("unknown") is None
+
+
+def test_a_failing_batch_leaves_nothing_half_written(store: Store) -> None:
+    store.write_batch([make_post(1)], source="s", cursor="c1")
+
+    def broken() -> list[Post]:
+        def posts():  # type: ignore[no-untyped-def]
+            yield make_post(2)
+            yield make_post(3)
+            raise RuntimeError("disk on fire")
+
+        return posts()  # type: ignore[return-value]
+
+    with pytest.raises(RuntimeError):
+        store.write_stream(broken(), source="s", batch_size=1)
+    assert store.counts()["posts"] == 1
+    assert store.get_cursor("s") == "c1"
+    assert store.get_post("x:1001") is not None
+
+
+def test_nul_bytes_and_markup_are_stored_as_data(store: Store) -> None:
+    post = make_post(1, text="<script>alert(1)</script>\x00=HYPERLINK()")
+    store.write_batch([post])
+    stored = store.get_post("x:1001")
+    assert stored is not None
+    assert stored.text == "<script>alert(1)</script>\ufffd=HYPERLINK()"
+
+
+def test_scores_are_kept_per_model_and_text(store: Store) -> None:
+    store.write_batch([make_post(1), make_post(2)])
+    batches = list(store.iter_unscored("m1"))
+    assert sum(len(b) for b in batches) == 2
+    pk = batches[0][0].pk
+    score = Score(post_key="x:1001", model_version="m1", score=0.9, label="partisan", threshold=0.5)
+    assert store.write_scores([(pk, score)]) == 1
+    assert store.write_scores([(pk, score)]) == 1  # second write is ignored, not duplicated
+    assert store.counts()["scores"] == 1
+    assert [p.key for batch in store.iter_unscored("m1") for p in batch] == ["x:1002"]
+    latest = store.latest_score(pk)
+    assert latest is not None and latest["score"] == 0.9
+    # an edit makes the post unscored again for that model
+    store.write_batch([dataclasses.replace(make_post(1), text="baru")])
+    assert {p.key for batch in store.iter_unscored("m1") for p in batch} == {"x:1001", "x:1002"}
+
+
+def test_runs_are_recorded(store: Store) -> None:
+    run_id = store.start_run("run")
+    store.finish_run(run_id, "partial", {"collected": 3}, ["yt: NETRA_YOUTUBE_API_KEY missing"])
+    (run,) = store.last_runs()
+    assert run["status"] == "partial" and run["counters"] == {"collected": 3}
+    assert run["errors"] == ["yt: NETRA_YOUTUBE_API_KEY missing"]
+    assert run["finished_at"] >= run["started_at"]
+
+
+def test_leases_exclude_other_holders(store: Store) -> None:
+    assert store.acquire_lease("source:a", "p1", 60)
+    assert not store.acquire_lease("source:a", "p2", 60)
+    store.release_lease("source:a", "p1")
+    assert store.acquire_lease("source:a", "p2", 60)
+
+
+def test_uninitialised_database_is_refused(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(StoreError, match="netra init"):
+        store.require_schema()
+
+
+def test_upgrade_in_place_keeps_existing_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = Store(url)
+    store.upgrade()
+    store.write_batch([make_post(1)])
+    # Simulate a database deployed by an older Netra: its revision marker is older.
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM alembic_version"))
+    with pytest.raises(StoreError):
+        store.require_schema()
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO alembic_version VALUES ('0001')"))
+    before, after = store.upgrade()
+    assert before == "0001" and after == store.head_revision()
+    assert store.get_post("x:1001") is not None
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"posts", "post_versions", "authors", "sources", "runs", "scores"} <= tables
