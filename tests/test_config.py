@@ -82,7 +82,7 @@ def test_invalid_files_name_file_and_key(tmp_path: Path, text: str, expected: st
 
 
 def test_bad_environment_value_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="http.max_retries"):
+    with pytest.raises(ConfigError, match=r"http\.max_retries"):
         load_config(None, environ={"NETRA_HTTP_MAX_RETRIES": "lots"})
 
 
