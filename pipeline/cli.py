@@ -202,11 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    if not sys.stderr.isatty() and verbosity == 0:
-        level = logging.INFO  # plain log lines replace the progress bar off a terminal
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    if not sys.stderr.isatty():
+        # Off a terminal, plain progress log lines replace the bar.
+        logging.getLogger("pipeline.progress").setLevel(logging.INFO)
+    if verbosity < 2:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,7 +7,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from collectors.file import read_posts_file
-from pipeline.errors import InputFileError
 from pipeline.progress import Progress
 from pipeline.records import Post
 from pipeline.store import Store
@@ -48,15 +47,24 @@ def import_files(
     report = ImportReport()
     for path in paths:
         item = FileImport(path="<stdin>" if path == "-" else path)
-        skipped: list[InputFileError] = []
+        skipped: list[str] = []
 
-        def posts(path: str = path, skipped: list[InputFileError] = skipped) -> Iterator[Post]:
+        def note_skip(
+            line: int,
+            reason: str,
+            _payload: object,
+            name: str = item.path,
+            out: list[str] = skipped,
+        ) -> None:
+            out.append(f"{name}:{line}: {reason}")
+
+        def posts(path: str = path) -> Iterator[Post]:
             for _line, post in read_posts_file(
                 path,
                 columns=dict(columns) if columns else None,
                 platform=platform,
                 skip_invalid=skip_invalid,
-                on_invalid=skipped.append,
+                on_skip=note_skip,
             ):
                 yield post
 
