@@ -126,6 +126,15 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK if report.status in ("ok", "partial") else EXIT_FAILURE
 
 
+def cmd_demo(args: argparse.Namespace, config: Config) -> int:
+    """The whole chain on bundled invented data (what `make demo` runs)."""
+    from pipeline.demo import format_demo_summary, run_demo
+
+    summary = run_demo(config, progress=_progress())
+    print(format_demo_summary(summary))
+    return EXIT_OK
+
+
 # -- command table --------------------------------------------------------------------------
 # Each entry: (name, help, add-arguments function, handler). Later steps register theirs here.
 
@@ -164,6 +173,7 @@ COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Handle
     ("status", "database, counts, last runs and errors", _add_status, cmd_status),
     ("import", "import Post JSONL / CSV files into the store", _add_import, cmd_import),
     ("run", "one monitoring run: collect, score, link, queue", _add_run, cmd_run),
+    ("demo", "run the whole chain on the bundled demo data", _add_init, cmd_demo),
 ]
 
 

@@ -1,0 +1,149 @@
+"""One monitoring run: collect → score → link → enqueue, recorded in the `runs` table.
+
+Each stage commits its own work in batches, so a crash in a later stage never loses what an
+earlier one stored, and the next run picks up where this one stopped (cursors, unscored posts,
+unlinked posts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from pipeline.config import Config
+from pipeline.errors import ModelError, NetraError
+from pipeline.progress import Progress
+from pipeline.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    """Outcome of one run: status, counters per stage and errors per source."""
+
+    run_id: int
+    status: str = "running"
+    counters: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+def make_http_client(config: Config) -> httpx.Client:
+    """The one HTTP client a run shares across collectors (the policy adds retries/limits)."""
+    return httpx.Client(
+        timeout=httpx.Timeout(config.http.timeout_seconds),
+        headers={"User-Agent": config.http.user_agent},
+        follow_redirects=True,
+        limits=httpx.Limits(max_connections=max(10, config.http.concurrency * 2)),
+    )
+
+
+def _select_sources(config: Config, names: Sequence[str] | None) -> Config:
+    if not names:
+        return config
+    chosen = tuple(config.source(name) for name in names)
+    return dataclasses.replace(config, sources=chosen)
+
+
+def run_once(
+    config: Config,
+    store: Store,
+    *,
+    sources: Sequence[str] | None = None,
+    client: httpx.Client | None = None,
+    environ: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+    score: bool = True,
+    link: bool = True,
+) -> RunReport:
+    """Run the whole pipeline once over the configured (or named) sources."""
+    from pipeline.collect import collect_sources
+
+    progress = progress or Progress()
+    selected = _select_sources(config, sources)
+    report = RunReport(run_id=store.start_run("run"))
+    own_client = client is None
+    http = client or make_http_client(config)
+    try:
+        collected = collect_sources(
+            selected,
+            store,
+            http,
+            environ=os.environ if environ is None else environ,
+            progress=progress,
+        )
+        report.counters.update(collected.counters())
+        report.errors.extend(collected.error_lines())
+        report.sources = collected.summary()
+        if score:
+            report.counters.update(score_stage(config, store, progress))
+        if link:
+            report.counters.update(link_stage(config, store))
+        failed_sources = sum(1 for item in report.sources if item.get("status") == "failed")
+        if failed_sources and failed_sources == len(report.sources):
+            report.status = "failed"
+        elif report.errors:
+            report.status = "partial"
+        else:
+            report.status = "ok"
+    except NetraError as exc:
+        report.status = "failed"
+        report.errors.append(str(exc))
+        raise
+    except BaseException as exc:  # record interrupted/crashed runs before re-raising
+        report.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        report.errors.append(f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if own_client:
+            http.close()
+        store.finish_run(report.run_id, report.status, report.counters, report.errors)
+    return report
+
+
+def score_stage(config: Config, store: Store, progress: Progress) -> dict[str, int]:
+    """Score every post whose current text has no score from the current model."""
+    from classifiers.model import current_model_dir, load_model
+    from pipeline.classify import score_new_posts
+
+    try:
+        directory = (
+            config.paths.models_dir / config.classifier.model_version
+            if config.classifier.model_version
+            else current_model_dir(config.paths.models_dir)
+        )
+        model = load_model(directory)
+    except ModelError:
+        raise
+    progress.start("score")
+    result = score_new_posts(store, model, config=config, progress=progress)
+    progress.finish()
+    return result
+
+
+def link_stage(config: Config, store: Store) -> dict[str, int]:
+    """Link authors to the ASN registry and enqueue partisan items by linked accounts."""
+    from pipeline.queue import link_and_enqueue
+
+    return link_and_enqueue(config, store)
+
+
+def format_run_report(report: RunReport) -> str:
+    """A short human summary of a run."""
+    lines = [f"run #{report.run_id}: {report.status}"]
+    for name, value in report.counters.items():
+        lines.append(f"  {name:<14} {value}")
+    for item in report.sources:
+        extra = f" — {item['error']}" if item.get("error") else ""
+        lines.append(
+            f"  source {item['name']}: {item.get('status', '?')}, {item.get('posts', 0)} posts{extra}"
+        )
+    lines.extend(f"  error: {error}" for error in report.errors[:20])
+    return "\n".join(lines)
