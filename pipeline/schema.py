@@ -50,6 +50,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def dump_json(value: Any) -> str:
+    """The JSON text form stored for JSON columns (stable keys, UTF-8 kept)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
 class JSONText(TypeDecorator[Any]):
     """JSON serialised to text (stable keys, UTF-8 kept, NUL escaped by json itself)."""
 
@@ -59,7 +64,7 @@ class JSONText(TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+        return dump_json(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         return None if value is None else json.loads(value)

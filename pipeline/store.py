@@ -341,7 +341,7 @@ class Store:
                 )
                 for row in rows:
                     existing[(row.platform, row.post_id)] = row
-        inserts: list[dict[str, Any]] = []
+        inserts: list[tuple[Post, str, str]] = []
         touches: list[dict[str, Any]] = []
         changed: list[tuple[Any, Post, str]] = []
         for identity, post in unique.items():
@@ -349,16 +349,14 @@ class Store:
             digest = content_hash(text)
             row = existing.get(identity)
             if row is None:
-                values = _post_values(post, text, digest)
-                values.update(version=1, first_seen=now, last_seen=now, source=source)
-                inserts.append(values)
+                inserts.append((post, text, digest))
                 result.new_keys.append(post.key)
             elif row.text_hash == digest:
                 touches.append({"b_id": row.id, "b_metrics": dict(post.metrics), "b_seen": now})
             else:
                 changed.append((row, post, text))
         if inserts:
-            conn.execute(insert(table), inserts)
+            self._bulk_insert_posts(conn, inserts, source, now)
             result.inserted = len(inserts)
         if touches:
             conn.execute(
@@ -398,39 +396,84 @@ class Store:
             )
         )
 
+    def _db_time(self, value: datetime) -> Any:
+        """A datetime in the form the driver stores for UTCDateTime (bulk paths skip SQLAlchemy)."""
+        naive = value.astimezone(UTC).replace(tzinfo=None)
+        # SQLAlchemy's SQLite DATETIME text format, so reads through the ORM types agree.
+        return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if self.is_sqlite else naive
+
+    def _executemany(self, conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """executemany straight on the driver: the per-row SQLAlchemy overhead dominates imports."""
+        if not self.is_sqlite:
+            sql = sql.replace("?", "%s")
+        conn.exec_driver_sql(sql, rows)
+
+    def _bulk_insert_posts(
+        self, conn: Connection, rows: list[tuple[Post, str, str]], source: str | None, now: datetime
+    ) -> None:
+        seen = self._db_time(now)
+        values = [
+            (
+                post.platform,
+                post.post_id,
+                post.url,
+                post.author_id,
+                post.author_handle,
+                post.author_name,
+                post.author_bio,
+                text,
+                digest,
+                self._db_time(post.created_at),
+                post.parent_id,
+                post.kind,
+                post.lang,
+                schema.dump_json(dict(post.metrics)),
+                None if post.raw is None else schema.dump_json(post.raw),
+                source,
+                1,
+                seen,
+                seen,
+            )
+            for post, text, digest in rows
+        ]
+        placeholders = ", ".join("?" for _ in _BULK_POST_COLUMNS)
+        self._executemany(
+            conn,
+            f"INSERT INTO posts ({', '.join(_BULK_POST_COLUMNS)}) VALUES ({placeholders})",
+            values,
+        )
+
     def _upsert_authors(self, conn: Connection, posts: Iterable[Post], now: datetime) -> None:
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        rows: dict[tuple[str, str], tuple[Any, ...]] = {}
+        seen = self._db_time(now)
         for post in posts:
             key = post.author_id or (
                 f"@{post.author_handle.lower()}" if post.author_handle else None
             )
             if key is None:
                 continue
-            rows[(post.platform, key)] = {
-                "platform": post.platform,
-                "author_key": key,
-                "author_id": post.author_id,
-                "handle": post.author_handle,
-                "name": post.author_name,
-                "bio": post.author_bio,
-                "first_seen": now,
-                "last_seen": now,
-            }
+            rows[(post.platform, key)] = (
+                post.platform,
+                key,
+                post.author_id,
+                post.author_handle,
+                post.author_name,
+                post.author_bio,
+                seen,
+                seen,
+            )
         if not rows:
             return
-        dialect = postgresql if not self.is_sqlite else sqlite
-        statement = dialect.insert(schema.authors)
-        statement = statement.on_conflict_do_update(
-            index_elements=["platform", "author_key"],
-            set_={
-                "handle": func.coalesce(statement.excluded.handle, schema.authors.c.handle),
-                "name": func.coalesce(statement.excluded.name, schema.authors.c.name),
-                "bio": func.coalesce(statement.excluded.bio, schema.authors.c.bio),
-                "last_seen": statement.excluded.last_seen,
-            },
-        )
-        conn.execute(
-            statement, sorted(rows.values(), key=lambda r: (r["platform"], r["author_key"]))
+        # Same ON CONFLICT syntax on SQLite (>= 3.24) and PostgreSQL; sorted to avoid deadlocks
+        # between concurrent writers on PostgreSQL.
+        self._executemany(
+            conn,
+            "INSERT INTO authors (platform, author_key, author_id, handle, name, bio, first_seen,"
+            " last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (platform, author_key) DO"
+            " UPDATE SET handle = COALESCE(excluded.handle, authors.handle),"
+            " name = COALESCE(excluded.name, authors.name),"
+            " bio = COALESCE(excluded.bio, authors.bio), last_seen = excluded.last_seen",
+            [rows[key] for key in sorted(rows)],
         )
 
     def get_post(self, key: str) -> StoredPost | None:
@@ -672,6 +715,29 @@ class Store:
                     conn.execute(select(func.count()).select_from(table)).scalar() or 0
                 )
         return result
+
+
+_BULK_POST_COLUMNS: tuple[str, ...] = (
+    "platform",
+    "post_id",
+    "url",
+    "author_id",
+    "author_handle",
+    "author_name",
+    "author_bio",
+    "text",
+    "text_hash",
+    "created_at",
+    "parent_id",
+    "kind",
+    "lang",
+    "metrics",
+    "raw",
+    "source",
+    "version",
+    "first_seen",
+    "last_seen",
+)
 
 
 def _bind(name: str, type_: Any = None) -> Any:
