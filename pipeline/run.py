@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,13 +63,19 @@ def run_once(
     progress: Progress | None = None,
     score: bool = True,
     link: bool = True,
+    stop: threading.Event | None = None,
 ) -> RunReport:
-    """Run the whole pipeline once over the configured (or named) sources."""
+    """Run the whole pipeline once over the configured (or named) sources.
+
+    `stop` asks the run to finish its current batch, keep the cursor and return early
+    (SIGTERM/SIGINT in the scheduler). A run of one named source is recorded under its name.
+    """
     from pipeline.collect import collect_sources
 
     progress = progress or Progress()
     selected = _select_sources(config, sources)
-    report = RunReport(run_id=store.start_run("run"))
+    run_source = selected.sources[0].name if sources and len(selected.sources) == 1 else None
+    report = RunReport(run_id=store.start_run("run", run_source))
     own_client = client is None
     http = client or make_http_client(config)
     try:
@@ -78,6 +85,7 @@ def run_once(
             http,
             environ=os.environ if environ is None else environ,
             progress=progress,
+            stop=stop,
         )
         report.counters.update(collected.counters())
         report.errors.extend(collected.error_lines())
