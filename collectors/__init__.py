@@ -1,6 +1,9 @@
-"""Collectors: one module per platform, registered by name in `collectors.base.COLLECTORS`."""
+"""Collectors: one module per platform, registered by name in `collectors.base.COLLECTORS`.
 
-from collectors import file
+Importing this package registers every collector; adding one is one module plus one line here.
+"""
+
+from collectors import bluesky, file, mastodon, rss, telegram, x, youtube
 from collectors.base import (
     COLLECTORS,
     Collector,
@@ -11,13 +14,15 @@ from collectors.base import (
     register,
 )
 
+PLATFORM_MODULES = (bluesky, file, mastodon, rss, telegram, x, youtube)
+
 __all__ = [
     "COLLECTORS",
+    "PLATFORM_MODULES",
     "Collector",
     "HttpPolicy",
     "Page",
     "Target",
-    "file",
     "get_collector",
     "register",
 ]

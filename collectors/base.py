@@ -26,6 +26,7 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
+from bs4 import BeautifulSoup
 
 from pipeline.errors import (
     CollectorError,
@@ -167,6 +168,31 @@ class _HostLimiter:
             return slot - now
 
 
+class UnitLedger:
+    """Units spent per bucket and day (e.g. YouTube quota per API key), shared across threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spent: dict[tuple[str, str], int] = {}
+
+    def spend(self, bucket: str, day: str, units: int, budget: int | None) -> int:
+        """Record `units`; raise SourceUnavailable (spending nothing) if over `budget`."""
+        with self._lock:
+            spent = self._spent.get((bucket, day), 0)
+            if budget is not None and spent + units > budget:
+                raise SourceUnavailable(
+                    f"daily quota budget of {budget} units used up ({spent} spent today); "
+                    "raise the source's daily_quota option or wait for the reset"
+                )
+            self._spent[(bucket, day)] = spent + units
+            return spent + units
+
+    def spent(self, bucket: str, day: str) -> int:
+        """Units spent so far."""
+        with self._lock:
+            return self._spent.get((bucket, day), 0)
+
+
 class HttpPolicy:
     """How Netra talks HTTP: one policy per run, shared (thread-safely) by every collector."""
 
@@ -205,6 +231,7 @@ class HttpPolicy:
         self._robots_locks: dict[str, threading.Lock] = {}
         self._secrets: set[str] = set()
         self.requests_by_host: dict[str, int] = {}
+        self.units = UnitLedger()
         for host, per_second in (rate_limits or {}).items():
             self.set_rate_limit(host, per_second)
 
@@ -747,6 +774,24 @@ def _load_walk(cursor: str | None) -> dict[str, Any]:
     return state
 
 
+# Indonesian feeds write their zones by name; RFC 2822 parsers only know the US ones.
+_ZONE_NAMES = {"WIB": "+0700", "WITA": "+0800", "WIT": "+0900"}
+
+
+def _parse_rfc2822(text: str, field_name: str) -> datetime:
+    head, _, zone = text.rpartition(" ")
+    if zone.upper() in _ZONE_NAMES:
+        text = f"{head} {_ZONE_NAMES[zone.upper()]}"
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        raise ValueError(f"{field_name}: unrecognised time {text!r}") from None
+    if parsed.tzinfo is None and text.rstrip().endswith("-0000"):
+        # RFC 2822: "-0000" means UTC with no claim about the local zone.
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
 def parse_time(value: str | int | float | None, field_name: str = "created_at") -> datetime:
     """Parse ISO 8601, RFC 2822 or a Unix timestamp into an aware UTC datetime."""
     if value is None or value == "":
@@ -760,10 +805,45 @@ def parse_time(value: str | int | float | None, field_name: str = "created_at") 
     try:
         parsed = datetime.fromisoformat(iso)
     except ValueError:
-        try:
-            parsed = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            raise ValueError(f"{field_name}: unrecognised time {value!r}") from None
+        parsed = _parse_rfc2822(text, field_name)
     if parsed.tzinfo is None:
         raise ValueError(f"{field_name}: time without a zone {value!r}")
     return parsed.astimezone(UTC)
+
+
+# --------------------------------------------------------------------------- text
+
+
+_BLOCK_TAGS = frozenset({"p", "div", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "tr"})
+
+
+def html_to_text(markup: str | None, *, keep_links: bool = False) -> str:
+    """Plain text from an HTML fragment: tags stripped, entities decoded, line breaks kept.
+
+    `<br>` becomes a newline and block elements (`<p>`, `<div>`, ...) a blank-line break.
+    With `keep_links`, a link whose text differs from its target is written `text (href)`.
+    """
+    if not markup:
+        return ""
+    if "<" not in markup and "&" not in markup:
+        return markup.strip()
+    soup = BeautifulSoup(markup, "html.parser")
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    if keep_links:
+        for anchor in soup.find_all("a"):
+            href = str(anchor.get("href") or "")
+            label = anchor.get_text()
+            if (
+                href.startswith(("http://", "https://"))
+                and label.strip()
+                and (label.strip().rstrip("…").rstrip(".") not in href)
+            ):
+                anchor.replace_with(f"{label} ({href})")
+    for block in soup.find_all(_BLOCK_TAGS):
+        block.insert_before("\n\n")
+        block.insert_after("\n\n")
+    text = soup.get_text()
+    text = text.replace("\r\n", "\n").replace("\xa0", " ")
+    lines = [line.rstrip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

@@ -1,0 +1,309 @@
+"""Bluesky (AT Protocol): author feeds, post threads and search through the XRPC API.
+
+Feeds and threads are public on the AppView (`public.api.bsky.app`). `app.bsky.feed.searchPosts`
+has needed an authenticated session since January 2025, so search first creates one with
+`com.atproto.server.createSession` from an app password in the environment and then asks the
+entryway (`bsky.social`), which proxies to the AppView. Post ids are AT URIs
+(`at://<did>/app.bsky.feed.post/<rkey>`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+from collectors.base import (
+    Collector,
+    FetchedPage,
+    Page,
+    ParsedItems,
+    Quota,
+    Target,
+    parse_items,
+    parse_time,
+    register,
+    time_position,
+    walk_newest_first,
+)
+from pipeline.errors import ParseError, SourceUnavailable, UsageError
+from pipeline.records import Post
+
+logger = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 100
+REASON_REPOST = "app.bsky.feed.defs#reasonRepost"
+REASON_PIN = "app.bsky.feed.defs#reasonPin"
+THREAD_VIEW = "app.bsky.feed.defs#threadViewPost"
+LINK_FACET = "app.bsky.richtext.facet#link"
+SESSION_ROOT = "https://bsky.social"
+
+
+def expand_links(text: str, facets: Any) -> str:
+    """The text with shortened link labels replaced by the full link from the facets.
+
+    Facet ranges are UTF-8 byte offsets (not character offsets), so emoji and accented
+    letters before a link shift them; a facet that does not fall on character boundaries is
+    ignored rather than corrupting the text.
+    """
+    if not isinstance(facets, list) or not facets:
+        return text
+    data = text.encode("utf-8")
+    replacements: list[tuple[int, int, bytes]] = []
+    for facet in facets:
+        if not isinstance(facet, Mapping):
+            continue
+        index = facet.get("index") or {}
+        start, end = index.get("byteStart"), index.get("byteEnd")
+        if (
+            not isinstance(start, int)
+            or not isinstance(end, int)
+            or not 0 <= start < end <= len(data)
+        ):
+            continue
+        for feature in facet.get("features") or []:
+            if isinstance(feature, Mapping) and feature.get("$type") == LINK_FACET:
+                uri = str(feature.get("uri") or "")
+                if uri:
+                    replacements.append((start, end, uri.encode("utf-8")))
+    previous_end = -1
+    for start, end, _ in sorted(replacements):
+        if start < previous_end:
+            return text  # overlapping facets: the record is odd, keep the text as written
+        previous_end = end
+    for start, end, uri in sorted(replacements, reverse=True):
+        try:
+            data[start:end].decode("utf-8")
+            data[:start].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        data = data[:start] + uri + data[end:]
+    return data.decode("utf-8")
+
+
+def permalink(uri: str, handle: str | None) -> str | None:
+    """The bsky.app address of a post's AT URI."""
+    parts = uri.removeprefix("at://").split("/")
+    if len(parts) != 3 or parts[1] != "app.bsky.feed.post":
+        return None
+    return f"https://bsky.app/profile/{handle or parts[0]}/post/{parts[2]}"
+
+
+def parse_post_view(view: Mapping[str, Any]) -> Post:
+    """A Post from an `app.bsky.feed.defs#postView`."""
+    record = view["record"]
+    author = view["author"]
+    reply = record.get("reply") or {}
+    parent = (reply.get("parent") or {}).get("uri")
+    langs = record.get("langs") or []
+    return Post(
+        platform="bluesky",
+        post_id=str(view["uri"]),
+        url=permalink(str(view["uri"]), author.get("handle")),
+        author_id=str(author["did"]),
+        author_handle=author.get("handle") or None,
+        author_name=author.get("displayName") or None,
+        author_bio=author.get("description") or None,
+        text=expand_links(str(record.get("text", "")), record.get("facets")),
+        created_at=parse_time(record.get("createdAt") or view["indexedAt"]),
+        parent_id=parent,
+        kind="comment" if parent else "post",
+        lang=langs[0] if langs else None,
+        metrics={
+            name: int(view[field])
+            for name, field in (
+                ("likes", "likeCount"),
+                ("replies", "replyCount"),
+                ("shares", "repostCount"),
+            )
+            if isinstance(view.get(field), int)
+        },
+        raw=dict(view),
+    )
+
+
+def parse_feed_item(item: Mapping[str, Any]) -> list[Post]:
+    """Posts from a `feedViewPost`: a repost gives a `repost` record plus the original."""
+    post = parse_post_view(item["post"])
+    reason = item.get("reason") or {}
+    if reason.get("$type") != REASON_REPOST:
+        return [post]
+    by = reason["by"]
+    repost_id = reason.get("uri") or f"{post.post_id}#repost-by-{by['did']}"
+    repost = Post(
+        platform="bluesky",
+        post_id=str(repost_id),
+        url=post.url,
+        author_id=str(by["did"]),
+        author_handle=by.get("handle") or None,
+        author_name=by.get("displayName") or None,
+        text=post.text,
+        created_at=parse_time(reason.get("indexedAt") or item["post"]["indexedAt"]),
+        parent_id=post.post_id,
+        kind="repost",
+        lang=post.lang,
+        raw=dict(item),
+    )
+    return [repost, post]
+
+
+def feed_position(item: Mapping[str, Any]) -> str:
+    """Where an item sorts in a feed: when it was reposted, else when it was indexed."""
+    reason = item.get("reason") or {}
+    when = reason.get("indexedAt") if reason.get("$type") == REASON_REPOST else None
+    return time_position(parse_time(when or item["post"]["indexedAt"]))
+
+
+def parse_feed(payload: Any, *, key: str, context: str) -> tuple[ParsedItems, list[str]]:
+    """Posts and positions from a getAuthorFeed (`feed`) or searchPosts (`posts`) page."""
+    if not isinstance(payload, Mapping) or not isinstance(payload.get(key), list):
+        raise ParseError(f"{context}: expected an object with a {key!r} list")
+    parsed = ParsedItems()
+    positions: list[str] = []
+    for item in payload[key]:
+        if key == "posts":
+            item = {"post": item}  # searchPosts returns bare postViews
+        if isinstance(item, Mapping) and (item.get("reason") or {}).get("$type") == REASON_PIN:
+            continue  # a pinned post sits out of time order at the top; it comes again later
+        batch = parse_items([item], parse_feed_item, context=context)
+        if batch.posts:
+            positions.extend([feed_position(item)] * len(batch.posts))
+        parsed.extend(batch)
+    return parsed, positions
+
+
+def parse_thread(payload: Any, *, context: str) -> ParsedItems:
+    """The root post and every reachable reply (blocked / not-found branches skipped)."""
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("thread"), Mapping):
+        raise ParseError(f"{context}: expected an object with a 'thread'")
+    views: list[Mapping[str, Any]] = []
+    stack: list[Any] = [payload["thread"]]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, Mapping):
+            continue
+        if node.get("$type", THREAD_VIEW) != THREAD_VIEW or "post" not in node:
+            # notFoundPost (deleted) and blockedPost carry no content we may read.
+            logger.debug("%s: skipped %s", context, node.get("$type"))
+            continue
+        views.append(node["post"])
+        stack.extend(reversed(node.get("replies") or []))
+    return parse_items(views, parse_post_view, context=context)
+
+
+def thread_uri(value: str) -> str:
+    """An AT URI from `at://...` or a `https://bsky.app/profile/<actor>/post/<rkey>` link."""
+    if value.startswith("at://"):
+        return value
+    marker = "bsky.app/profile/"
+    if marker in value:
+        actor, _, rest = value.split(marker, 1)[1].partition("/post/")
+        rkey = rest.strip("/").split("/")[0].split("?")[0]
+        if actor and rkey:
+            return f"at://{actor}/app.bsky.feed.post/{rkey}"
+    raise UsageError(
+        f"bluesky: thread target needs an at:// URI or a bsky.app post link, got {value!r}"
+    )
+
+
+@register
+class BlueskyCollector(Collector):
+    """Bluesky: `author:handle`, `thread:at-uri|link`, `search:"query"` (search needs a login)."""
+
+    name: ClassVar[str] = "bluesky"
+    target_kinds: ClassVar[tuple[str, ...]] = ("author", "thread", "search")
+    default_base_url: ClassVar[str | None] = "https://public.api.bsky.app"
+    credential_vars: ClassVar[dict[str, str]] = {
+        "handle": "NETRA_BLUESKY_HANDLE",
+        "app_password": "NETRA_BLUESKY_APP_PASSWORD",
+    }
+    # Documented AppView limit: 3000 requests per 5 minutes per IP address.
+    default_rate_per_second: ClassVar[float | None] = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._access_token: str | None = None
+
+    def fetch_pages(self, target: Target, cursor: str | None, quota: Quota) -> Iterator[Page]:
+        """Walk a feed or search newest-first, or fetch one thread."""
+        context = self.context(target)
+        if target.kind == "thread":
+            yield self._thread(target)
+            return
+        if target.kind == "author":
+            root, method, key = self.url(""), "app.bsky.feed.getAuthorFeed", "feed"
+            params: dict[str, Any] = {
+                "actor": target.value.lstrip("@"),
+                "filter": self.options.get("filter", "posts_with_replies"),
+            }
+            headers: dict[str, str] = {}
+        else:
+            root = self._session_root()
+            method, key = "app.bsky.feed.searchPosts", "posts"
+            params = {"q": target.value, "sort": "latest"}
+            headers = {"Authorization": f"Bearer {self._session(root)}"}
+
+        def fetch(page_cursor: str | None, _floor: str | None) -> FetchedPage:
+            payload = self.get_json(
+                f"{root}/xrpc/{method}",
+                params={**params, "limit": quota.page_size(MAX_PAGE_SIZE), "cursor": page_cursor},
+                headers=headers,
+            )
+            parsed, positions = parse_feed(payload, key=key, context=context)
+            next_cursor = payload.get("cursor") or None
+            if next_cursor == page_cursor:
+                next_cursor = None  # a server returning the same cursor would loop forever
+            return FetchedPage(parsed.posts, positions, next_cursor, parsed.skipped, parsed.rejects)
+
+        yield from walk_newest_first(cursor, fetch)
+
+    def _thread(self, target: Target) -> Page:
+        uri = thread_uri(target.value)
+        response = self.request(
+            "GET",
+            self.url("/xrpc/app.bsky.feed.getPostThread"),
+            params={
+                "uri": uri,
+                "depth": int(self.options.get("thread_depth", 1000)),
+                "parentHeight": 0,
+            },
+            ok_statuses=(400,),
+        )
+        payload = self.http.decode_json(response)
+        if response.status_code == 400:
+            if isinstance(payload, Mapping) and payload.get("error") == "NotFound":
+                logger.info("bluesky: thread %s not found (deleted?)", uri)
+                return Page([], None)
+            raise SourceUnavailable(f"bluesky: getPostThread refused {uri}: {payload}")
+        parsed = parse_thread(payload, context=self.context(target))
+        return Page(parsed.posts, None, parsed.skipped, parsed.rejects)
+
+    def _session_root(self) -> str:
+        if self.base_url_overridden:
+            return self.url("")
+        return str(self.options.get("session_base_url", SESSION_ROOT)).rstrip("/")
+
+    def _session(self, root: str) -> str:
+        """An access token from createSession (cached for this collector's lifetime)."""
+        if self._access_token:
+            return self._access_token
+        handle = self.credential("handle", "Bluesky search needs a login")
+        password = self.credential("app_password", "Bluesky search needs an app password")
+        response = self.request(
+            "POST",
+            f"{root}/xrpc/com.atproto.server.createSession",
+            json_body={"identifier": handle, "password": password},
+            ok_statuses=(401,),
+        )
+        if response.status_code == 401:
+            raise SourceUnavailable(
+                f"bluesky: login refused for the handle in {self.credential_env['handle']}"
+            )
+        session = self.http.decode_json(response)
+        token = session.get("accessJwt") if isinstance(session, Mapping) else None
+        if not token:
+            raise ParseError("bluesky: createSession returned no access token")
+        self.http.add_secret(str(token))
+        self._used_secrets.add(str(token))
+        self._access_token = str(token)
+        return self._access_token

@@ -1,0 +1,228 @@
+"""X (Twitter) API v2: recent search, user timelines and conversations (replies).
+
+Responses put tweets in `data`, expanded objects in `includes.users` / `includes.tweets`, paging
+in `meta.next_token`, and per-item problems (a deleted referenced tweet, a suspended author) in
+an `errors` array *beside* `data`: those are logged, not failures. A retweet's `text` is cut to
+"RT @user: …"; the full text comes from the referenced tweet in `includes.tweets` (and a long
+post's full text from `note_tweet`). `text` is HTML-escaped (`&amp;`), so it is unescaped here.
+Reads are paid per post, so a new walk asks only for tweets after the last one seen (`since_id`).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+from collectors.base import (
+    Collector,
+    FetchedPage,
+    Page,
+    ParsedItems,
+    Quota,
+    Target,
+    number_position,
+    parse_items,
+    parse_time,
+    register,
+    walk_newest_first,
+)
+from pipeline.errors import ParseError, SourceUnavailable, UsageError
+from pipeline.records import Post
+
+logger = logging.getLogger(__name__)
+
+TWEET_FIELDS = (
+    "created_at,author_id,conversation_id,in_reply_to_user_id,referenced_tweets,"
+    "public_metrics,lang,entities,note_tweet"
+)
+USER_FIELDS = "id,name,username,description"
+EXPANSIONS = "author_id,referenced_tweets.id,referenced_tweets.id.author_id"
+
+
+def _full_text(tweet: Mapping[str, Any]) -> str:
+    note = tweet.get("note_tweet") or {}
+    return html.unescape(str(note.get("text") or tweet.get("text") or ""))
+
+
+def _author(tweet: Mapping[str, Any], users: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any]:
+    return users.get(str(tweet.get("author_id")), {})
+
+
+def _metrics(tweet: Mapping[str, Any]) -> dict[str, int]:
+    public = tweet.get("public_metrics") or {}
+    pairs = (
+        ("likes", "like_count"),
+        ("replies", "reply_count"),
+        ("shares", "retweet_count"),
+        ("views", "impression_count"),
+    )
+    return {name: int(public[field]) for name, field in pairs if isinstance(public.get(field), int)}
+
+
+def _post(
+    tweet: Mapping[str, Any],
+    users: Mapping[str, Mapping[str, Any]],
+    *,
+    text: str,
+    parent_id: str | None,
+    kind: str,
+    raw: Any,
+) -> Post:
+    author = _author(tweet, users)
+    username = author.get("username")
+    return Post(
+        platform="x",
+        post_id=str(tweet["id"]),
+        url=f"https://x.com/{username or 'i/web'}/status/{tweet['id']}",
+        author_id=str(tweet["author_id"]) if tweet.get("author_id") else None,
+        author_handle=username or None,
+        author_name=author.get("name") or None,
+        author_bio=author.get("description") or None,
+        text=text,
+        created_at=parse_time(tweet["created_at"]),
+        parent_id=parent_id,
+        kind=kind,  # type: ignore[arg-type]
+        lang=tweet.get("lang") if tweet.get("lang") not in (None, "und", "zxx") else None,
+        metrics=_metrics(tweet),
+        raw=raw,
+    )
+
+
+def parse_tweet(
+    tweet: Mapping[str, Any],
+    users: Mapping[str, Mapping[str, Any]],
+    tweets: Mapping[str, Mapping[str, Any]],
+) -> list[Post]:
+    """Posts from one tweet of `data`, joined with `includes` (a retweet also yields its original)."""
+    references = {ref["type"]: str(ref["id"]) for ref in tweet.get("referenced_tweets") or []}
+    raw = {"tweet": dict(tweet), "author": dict(_author(tweet, users)) or None}
+    retweeted = references.get("retweeted")
+    if retweeted:
+        original = tweets.get(retweeted)
+        posts: list[Post] = []
+        if original is not None and original.get("created_at"):
+            posts.append(
+                _post(
+                    original,
+                    users,
+                    text=_full_text(original),
+                    parent_id=None,
+                    kind="post",
+                    raw={"tweet": dict(original), "author": dict(_author(original, users)) or None},
+                )
+            )
+            text = _full_text(original)
+        else:
+            # The original was deleted or withheld: keep what the retweet itself shows.
+            text = _full_text(tweet)
+        posts.insert(0, _post(tweet, users, text=text, parent_id=retweeted, kind="repost", raw=raw))
+        return posts
+    reply_to = references.get("replied_to")
+    return [
+        _post(
+            tweet,
+            users,
+            text=_full_text(tweet),
+            parent_id=reply_to,
+            kind="comment" if reply_to else "post",
+            raw=raw,
+        )
+    ]
+
+
+def parse_tweets_page(payload: Any, *, context: str) -> tuple[ParsedItems, list[str]]:
+    """Posts and positions from a v2 tweets response; its `errors` array is only logged."""
+    if not isinstance(payload, Mapping):
+        raise ParseError(f"{context}: expected a JSON object")
+    data = payload.get("data", [])
+    if not isinstance(data, list):
+        raise ParseError(f"{context}: 'data' is not a list")
+    for problem in payload.get("errors") or []:
+        if isinstance(problem, Mapping):
+            logger.info(
+                "%s: partial error on %s %s: %s",
+                context,
+                problem.get("resource_type", "item"),
+                problem.get("resource_id") or problem.get("value", ""),
+                problem.get("title") or problem.get("detail"),
+            )
+    includes = payload.get("includes") or {}
+    users = {str(user["id"]): user for user in includes.get("users", []) if "id" in user}
+    tweets = {str(tweet["id"]): tweet for tweet in includes.get("tweets", []) if "id" in tweet}
+    parsed = ParsedItems()
+    positions: list[str] = []
+    for tweet in data:
+        batch = parse_items([tweet], lambda item: parse_tweet(item, users, tweets), context=context)
+        if batch.posts:
+            positions.extend([number_position(tweet["id"])] * len(batch.posts))
+        parsed.extend(batch)
+    return parsed, positions
+
+
+@register
+class XCollector(Collector):
+    """X API v2: `search:"query"`, `author:handle` timeline, `thread:ID` conversation replies."""
+
+    name: ClassVar[str] = "x"
+    target_kinds: ClassVar[tuple[str, ...]] = ("search", "author", "thread")
+    default_base_url: ClassVar[str | None] = "https://api.x.com"
+    credential_vars: ClassVar[dict[str, str]] = {"bearer_token": "NETRA_X_BEARER_TOKEN"}
+    # Recent search allows 450 requests per 15 minutes per app (0.5 per second).
+    default_rate_per_second: ClassVar[float | None] = 0.5
+
+    def fetch_pages(self, target: Target, cursor: str | None, quota: Quota) -> Iterator[Page]:
+        """Walk search results or a timeline newest-first."""
+        token = self.credential("bearer_token", "X API bearer token")
+        headers = {"Authorization": f"Bearer {token}"}
+        context = self.context(target)
+        common = {
+            "tweet.fields": TWEET_FIELDS,
+            "user.fields": USER_FIELDS,
+            "expansions": EXPANSIONS,
+        }
+        if target.kind == "author":
+            user_id = self._user_id(target.value.lstrip("@"), headers)
+            path, token_param, minimum = f"/2/users/{user_id}/tweets", "pagination_token", 5
+            params: dict[str, Any] = dict(common)
+        else:
+            query = target.value
+            if target.kind == "thread":
+                if not query.isdigit():
+                    raise UsageError(f"x: thread target needs a numeric post id, got {query!r}")
+                query = f"conversation_id:{query}"
+            path, token_param, minimum = "/2/tweets/search/recent", "next_token", 10
+            params = {**common, "query": query}
+
+        def fetch(next_token: str | None, floor: str | None) -> FetchedPage:
+            page_params = {**params, "max_results": max(minimum, quota.page_size(100))}
+            if next_token:
+                page_params[token_param] = next_token
+            elif floor:
+                page_params["since_id"] = floor.lstrip("0") or "0"
+            payload = self.get_json(self.url(path), params=page_params, headers=headers)
+            parsed, positions = parse_tweets_page(payload, context=context)
+            meta = payload.get("meta") or {}
+            return FetchedPage(
+                parsed.posts,
+                positions,
+                meta.get("next_token") or None,
+                parsed.skipped,
+                parsed.rejects,
+            )
+
+        yield from walk_newest_first(cursor, fetch)
+
+    def _user_id(self, username: str, headers: Mapping[str, str]) -> str:
+        payload = self.get_json(
+            self.url(f"/2/users/by/username/{username}"),
+            params={"user.fields": USER_FIELDS},
+            headers=headers,
+        )
+        data = payload.get("data") if isinstance(payload, Mapping) else None
+        if not isinstance(data, Mapping) or "id" not in data:
+            problems = payload.get("errors") if isinstance(payload, Mapping) else None
+            detail = problems[0].get("detail") if problems else "no data"
+            raise SourceUnavailable(f"x: user @{username} not available: {detail}")
+        return str(data["id"])
