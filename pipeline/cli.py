@@ -193,6 +193,80 @@ def register(
 # Each section imports its pipeline module lazily inside the handler to keep start-up fast.
 
 
+# -- collect and tips ------------------------------------------------------------------------
+
+
+def _add_collect(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("platform", help="mastodon, bluesky, telegram, youtube, x, rss, file")
+    parser.add_argument(
+        "targets",
+        nargs="+",
+        metavar="TARGET",
+        help="kind:value, e.g. tag:pemilu2024, account:name@instance, thread:ID, author:handle, "
+        'search:"query", channel:name, video:ID, feed:URL, path:FILE',
+    )
+    parser.add_argument(
+        "--base-url", metavar="URL", help="replace scheme and host of the platform's API root"
+    )
+    parser.add_argument("--limit", type=int, metavar="N", help="at most N posts per target")
+    parser.add_argument("--output", metavar="FILE.jsonl", help="write here instead of stdout")
+
+
+@register("collect", "collect public posts into Post JSON Lines (no database)", _add_collect)
+def cmd_collect(args: argparse.Namespace, config: Config) -> int:
+    """Ad hoc collection: PLATFORM TARGET... to JSON Lines."""
+    from pipeline.collect import collect_adhoc
+    from pipeline.records import write_jsonl
+    from pipeline.run import make_http_client
+
+    with make_http_client(config) as client:
+        posts = collect_adhoc(
+            args.platform,
+            args.targets,
+            base_url=args.base_url,
+            limit=args.limit,
+            client=client,
+            http_config=config.http,
+        )
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as stream:
+                count = write_jsonl(posts, stream)
+            print(f"{count} posts written to {args.output}", file=sys.stderr)
+        else:
+            write_jsonl(posts, sys.stdout)
+    return EXIT_OK
+
+
+def _add_tip(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="tip_command", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="report a post by hand", parents=[_common_options()])
+    add.add_argument("url", help="link to the post")
+    add.add_argument("--text", required=True, help="what the post says")
+    add.add_argument("--author", help="the account that posted it (handle)")
+    add.add_argument("--screenshot", metavar="FILE", help="screenshot kept as evidence")
+    add.add_argument("--reporter", help="who reported it (stored apart, never exported)")
+    add.add_argument("--platform", help="platform, when the link does not tell")
+
+
+@register("tip", "manual intake of reported posts (tip add URL --text ...)", _add_tip)
+def cmd_tip(args: argparse.Namespace, config: Config) -> int:
+    """Store a reported post; the reporter goes to a separate table."""
+    from pipeline.collect import add_tip
+
+    store = _open(config)
+    tip_id, post = add_tip(
+        store,
+        args.url,
+        args.text,
+        author=args.author,
+        screenshot=args.screenshot,
+        reporter=args.reporter,
+        platform=args.platform,
+    )
+    print(f"tip #{tip_id} stored as {post.key}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser."""
     common = _common_options()

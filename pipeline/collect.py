@@ -319,10 +319,19 @@ def collect_adhoc(
     parsed = [Target.parse(text) for text in targets]
     for target in parsed:
         cls.check_target(target)
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}")
     http = policy or build_policy(http_config or HttpConfig(), client)
     collector = cls(http, base_url=base_url, environ=environ, options=options)
+    return _adhoc_posts(collector, parsed, limit)
+
+
+def _adhoc_posts(
+    collector: Collector, targets: Sequence[Target], limit: int | None
+) -> Iterator[Post]:
+    platform = collector.name
     seen: set[str] = set()
-    for target in parsed:
+    for target in targets:
         count = 0
         for page in collector.collect(target, None, limit=limit):
             for post in page.posts:
