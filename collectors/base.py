@@ -594,6 +594,7 @@ class Collector(ABC):
         self.check_target(target)
         quota = Quota(limit)
         last_cursor = cursor
+        seen: set[str] = set()
         pages = self.fetch_pages(target, cursor, quota)
         try:
             while quota.remaining is None or quota.remaining > 0:
@@ -606,6 +607,11 @@ class Collector(ABC):
                     return
                 self.pages_fetched += 1
                 page = self._clean(page)
+                # The same original can come back in one run (boosted twice, thread overlap).
+                fresh = [post for post in page.posts if post.key not in seen]
+                seen.update(post.key for post in fresh)
+                if len(fresh) != len(page.posts):
+                    page = Page(fresh, page.cursor, page.skipped, page.rejects)
                 if quota.remaining is not None and len(page.posts) > quota.remaining:
                     # The rest of this page was not taken: keep the old checkpoint so the
                     # next run fetches the page again (the store dedups by key).
@@ -744,7 +750,15 @@ def walk_newest_first(
             newest = max(page.positions)
             walk_top = newest if walk_top is None or newest > walk_top else walk_top
         reached_floor = floor is not None and any(p <= floor for p in page.positions)
-        done = reached_floor or not page.next or (not page.posts and not page.skipped)
+        if page.next is not None and page.next == pointer:
+            # A server that hands back the same page pointer would keep us here forever.
+            logger.warning("listing returned the same next-page pointer again; stopping")
+        done = (
+            reached_floor
+            or not page.next
+            or page.next == pointer
+            or (not page.posts and not page.skipped)
+        )
         if done:
             top = walk_top if walk_top is not None else floor
             new_state: dict[str, Any] = {"v": 1, "top": top}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import html
 import json
 import logging
 import xml.etree.ElementTree as ElementTree
@@ -54,8 +55,12 @@ def _stable_id(*parts: str | None) -> str:
     return "sha256:" + hashlib.sha256(joined.encode("utf-8")).hexdigest()[:32]
 
 
-def _text(title: str | None, body: str | None) -> str:
-    title_text = html_to_text(title) if title else ""
+def _text(title: str | None, body: str | None, *, title_is_html: bool = False) -> str:
+    # RSS titles and Atom type="text" titles are plain text: "<" there is a character.
+    if title_is_html:
+        title_text = html_to_text(title) if title else ""
+    else:
+        title_text = html.unescape(title or "").strip()
     body_text = html_to_text(body, keep_links=True) if body else ""
     if body_text.startswith(title_text):
         return body_text or title_text
@@ -148,6 +153,8 @@ def _atom_entry(
     entry: ElementTree.Element, host: str | None, feed_title: str | None, feed_date: str | None
 ) -> Post:
     title = _child_text(entry, f"{ATOM}title")
+    title_node = entry.find(f"{ATOM}title")
+    title_is_html = title_node is not None and title_node.get("type") in ("html", "xhtml")
     link = None
     for candidate in entry.findall(f"{ATOM}link"):
         if candidate.get("rel", "alternate") == "alternate" and candidate.get("href"):
@@ -167,7 +174,7 @@ def _atom_entry(
         author_id=host,
         author_handle=host,
         author_name=author or feed_title,
-        text=_text(title, body),
+        text=_text(title, body, title_is_html=title_is_html),
         created_at=parse_time(date),
         kind="post",
         raw=_item_to_dict(entry),

@@ -1,0 +1,156 @@
+"""Bluesky: post views, byte-offset facets, reposts, threads and the search login."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from collectors.base import Target
+from collectors.bluesky import (
+    BlueskyCollector,
+    expand_links,
+    parse_feed,
+    parse_thread,
+    thread_uri,
+)
+from pipeline.errors import CredentialMissing
+from tests.collectors.conftest import FakeClock, Router, fixture_json, make_policy
+
+BASE = "https://appview.example"
+ENV = {
+    "NETRA_BLUESKY_HANDLE": "petugas.example",
+    "NETRA_BLUESKY_APP_PASSWORD": "abcd-efgh-ijkl-mnop",
+}
+
+
+def test_link_facets_are_expanded_using_utf8_byte_offsets() -> None:
+    payload = fixture_json("bluesky", "author_feed_page1.json")
+    record = payload["feed"][0]["post"]["record"]
+    text = expand_links(record["text"], record["facets"])
+    # The emoji before the link is several bytes long: character offsets would cut wrongly.
+    assert (
+        text
+        == "🗳️ Coblos nomor 2! Baca visi misi di https://kpu.example/visi-misi/paslon-2 #Pemilu2024"
+    )
+
+
+def test_a_facet_off_character_boundaries_is_ignored() -> None:
+    text = "é link"
+    bad = [
+        {
+            "index": {"byteStart": 1, "byteEnd": 3},
+            "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://x.example"}],
+        }
+    ]
+    assert expand_links(text, bad) == text
+
+
+def test_an_author_feed_gives_posts_reposts_and_replies() -> None:
+    parsed, positions = parse_feed(
+        fixture_json("bluesky", "author_feed_page1.json"), key="feed", context="t"
+    )
+    kinds = [(post.kind, post.author_handle) for post in parsed.posts]
+    assert kinds == [
+        ("post", "warga-kopi.example"),
+        ("repost", "warga-kopi.example"),
+        ("post", "guru-desa.example"),
+        ("comment", "warga-kopi.example"),
+    ]
+    repost, original = parsed.posts[1], parsed.posts[2]
+    assert repost.parent_id == original.post_id
+    assert repost.created_at.isoformat() == "2024-01-06T01:00:00+00:00"  # when it was reposted
+    reply = parsed.posts[3]
+    assert reply.parent_id == "at://did:plc:contohguru000000000002/app.bsky.feed.post/3kcontoh0000"
+    assert reply.url == "https://bsky.app/profile/warga-kopi.example/post/3kcontoh0002"
+    assert parsed.skipped == 1 and len(positions) == 4
+    assert parsed.posts[0].metrics == {"likes": 3, "replies": 1, "shares": 2}
+
+
+def test_a_thread_skips_blocked_and_deleted_replies() -> None:
+    parsed = parse_thread(fixture_json("bluesky", "thread.json"), context="t")
+    assert [post.post_id.rsplit("/", 1)[1] for post in parsed.posts] == [
+        "3kthread0001",
+        "3kthread0002",
+        "3kthread0003",
+    ]
+    assert [post.kind for post in parsed.posts] == ["post", "comment", "comment"]
+    assert parsed.skipped == 0
+
+
+def test_thread_links_become_at_uris() -> None:
+    assert thread_uri("https://bsky.app/profile/guru-desa.example/post/3kthread0001") == (
+        "at://guru-desa.example/app.bsky.feed.post/3kthread0001"
+    )
+
+
+def test_the_author_feed_is_walked_by_cursor(fake_clock: FakeClock) -> None:
+    def feed(request: httpx.Request) -> httpx.Response:
+        name = (
+            "author_feed_page2.json"
+            if request.url.params.get("cursor")
+            else "author_feed_page1.json"
+        )
+        return httpx.Response(200, json=fixture_json("bluesky", name))
+
+    router = Router().add("/xrpc/app.bsky.feed.getAuthorFeed", feed)
+    collector = BlueskyCollector(make_policy(router, fake_clock), base_url=BASE, environ={})
+    pages = list(collector.collect(Target.parse("author:@warga-kopi.example")))
+    assert [len(page.posts) for page in pages] == [4, 1]
+    assert router.requests[1].url.params["cursor"] == "2024-01-05T22:00:00.000Z"
+    assert router.requests[0].url.params["actor"] == "warga-kopi.example"
+    assert "authorization" not in router.requests[0].headers  # feeds need no login
+
+
+def test_search_logs_in_and_never_leaks_the_tokens(fake_clock: FakeClock) -> None:
+    router = Router()
+    router.add(
+        "/xrpc/com.atproto.server.createSession",
+        httpx.Response(200, json=fixture_json("bluesky", "session.json")),
+        method="POST",
+    )
+    router.add(
+        "/xrpc/app.bsky.feed.searchPosts",
+        httpx.Response(200, json=fixture_json("bluesky", "search.json")),
+    )
+    collector = BlueskyCollector(make_policy(router, fake_clock), base_url=BASE, environ=ENV)
+    pages = list(collector.collect(Target.parse('search:"ASN netral"')))
+    login, search = router.requests
+    assert json.loads(login.content) == {
+        "identifier": "petugas.example",
+        "password": ENV["NETRA_BLUESKY_APP_PASSWORD"],
+    }
+    token = fixture_json("bluesky", "session.json")["accessJwt"]
+    assert search.headers["authorization"] == f"Bearer {token}"
+    assert search.url.params["q"] == "ASN netral" and search.url.params["sort"] == "latest"
+    dumped = json.dumps([post.to_dict() for page in pages for post in page.posts])
+    assert token not in dumped and ENV["NETRA_BLUESKY_APP_PASSWORD"] not in dumped
+    assert len(pages[0].posts) == 1
+
+
+def test_search_without_credentials_names_the_variable(fake_clock: FakeClock) -> None:
+    collector = BlueskyCollector(make_policy(Router(), fake_clock), base_url=BASE, environ={})
+    with pytest.raises(CredentialMissing, match="NETRA_BLUESKY_HANDLE"):
+        list(collector.collect(Target.parse("search:pemilu")))
+
+
+def test_a_configured_credential_variable_is_used(fake_clock: FakeClock) -> None:
+    collector = BlueskyCollector(
+        make_policy(Router(), fake_clock),
+        base_url=BASE,
+        credentials={"handle": "KANTOR_BSKY_HANDLE"},
+        environ={},
+    )
+    with pytest.raises(CredentialMissing, match="KANTOR_BSKY_HANDLE"):
+        list(collector.collect(Target.parse("search:pemilu")))
+
+
+def test_a_thread_that_no_longer_exists_is_empty(fake_clock: FakeClock) -> None:
+    router = Router().add(
+        "/xrpc/app.bsky.feed.getPostThread",
+        httpx.Response(400, json={"error": "NotFound", "message": "Post not found: at://x"}),
+    )
+    collector = BlueskyCollector(make_policy(router, fake_clock), base_url=BASE)
+    (page,) = collector.collect(Target.parse("thread:at://did:plc:x/app.bsky.feed.post/3k"))
+    assert page.posts == []
