@@ -127,13 +127,21 @@ class WebhookConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    """Scheduler settings; phases come from the election profile or this section."""
+    """Scheduler settings; phases come from the election profile or this section.
+
+    `phases` holds inline `[[schedule.phases]]` tables (name, start, end), checked by
+    `pipeline.calendar`; cron expressions and phase dates are read in `timezone`.
+    """
 
     election: str | None = None
     default_interval_minutes: int = 1440
     phase_intervals: dict[str, int] = field(default_factory=dict)
+    phases: tuple[Any, ...] = ()
+    timezone: str = "Asia/Jakarta"
     misfire_grace_seconds: int = 600
     lease_seconds: int = 900
+    retry_base_seconds: int = 60
+    retry_max_seconds: int = 3600
     export_cron: str = "0 6 * * *"
     purge_cron: str = "30 3 * * *"
 

@@ -19,6 +19,7 @@ import httpx
 
 from pipeline.config import Config
 from pipeline.errors import ModelError, NetraError
+from pipeline.leases import LeaseKeeper, new_holder, source_lease
 from pipeline.progress import Progress
 from pipeline.store import Store
 
@@ -64,11 +65,15 @@ def run_once(
     score: bool = True,
     link: bool = True,
     stop: threading.Event | None = None,
+    lease_holder: str | None = None,
 ) -> RunReport:
     """Run the whole pipeline once over the configured (or named) sources.
 
     `stop` asks the run to finish its current batch, keep the cursor and return early
     (SIGTERM/SIGINT in the scheduler). A run of one named source is recorded under its name.
+    Each source is leased (`source:<name>`) for the run, so a scheduler and a manual run never
+    collect the same source at once: a source another holder is running is skipped and
+    reported; when every selected source is busy the run is recorded as `skipped`.
     """
     from pipeline.collect import collect_sources
 
@@ -76,9 +81,15 @@ def run_once(
     selected = _select_sources(config, sources)
     run_source = selected.sources[0].name if sources and len(selected.sources) == 1 else None
     report = RunReport(run_id=store.start_run("run", run_source))
+    leases = LeaseKeeper(store, lease_holder or new_holder("run"), config.schedule.lease_seconds)
     own_client = client is None
     http = client or make_http_client(config)
     try:
+        selected, busy = _lease_sources(leases, selected)
+        if busy and not selected.sources:
+            report.sources = busy
+            report.status = "skipped"
+            return report
         collected = collect_sources(
             selected,
             store,
@@ -89,7 +100,7 @@ def run_once(
         )
         report.counters.update(collected.counters())
         report.errors.extend(collected.error_lines())
-        report.sources = collected.summary()
+        report.sources = collected.summary() + busy
         if score:
             report.counters.update(score_stage(config, store, progress))
         if link:
@@ -110,10 +121,33 @@ def run_once(
         report.errors.append(f"{type(exc).__name__}: {exc}")
         raise
     finally:
+        leases.release()
         if own_client:
             http.close()
         store.finish_run(report.run_id, report.status, report.counters, report.errors)
     return report
+
+
+def _lease_sources(leases: LeaseKeeper, selected: Config) -> tuple[Config, list[dict[str, Any]]]:
+    """Lease each enabled source; returns the config narrowed to leased ones and the busy ones."""
+    enabled = [source for source in selected.sources if source.enabled]
+    taken = set(leases.acquire(source_lease(source.name) for source in enabled))
+    busy: list[dict[str, Any]] = []
+    for source in enabled:
+        if source_lease(source.name) in taken:
+            log.warning("source %s: skipped, another run holds its lease", source.name)
+            busy.append(
+                {
+                    "name": source.name,
+                    "platform": source.platform,
+                    "status": "skipped",
+                    "posts": 0,
+                    "error": "already being run by another process",
+                }
+            )
+    names = {item["name"] for item in busy}
+    kept = tuple(source for source in selected.sources if source.name not in names)
+    return dataclasses.replace(selected, sources=kept), busy
 
 
 def score_stage(config: Config, store: Store, progress: Progress) -> dict[str, int]:

@@ -18,6 +18,7 @@ def collect_status(config: Config, run_limit: int = 10) -> dict[str, Any]:
         "counts": {},
         "runs": [],
         "sources": [s.name for s in config.sources],
+        "source_status": [],
     }
     try:
         current, head = store.current_revision(), store.head_revision()
@@ -30,6 +31,9 @@ def collect_status(config: Config, run_limit: int = 10) -> dict[str, Any]:
             return report
         report["database"]["ok"] = True
         report["counts"] = store.counts()
+        from pipeline.scheduler import source_status
+
+        report["source_status"] = source_status(config, store)
         for run in store.last_runs(run_limit):
             report["runs"].append(
                 {
@@ -63,6 +67,9 @@ def format_status(report: dict[str, Any]) -> str:
     lines.append("counts:")
     lines.extend(f"  {name:<16} {count}" for name, count in sorted(report["counts"].items()))
     lines.append(f"configured sources: {', '.join(report['sources']) or 'none'}")
+    from pipeline.scheduler import format_source_status
+
+    lines.extend(format_source_status(report.get("source_status", [])))
     lines.append("last runs:")
     if not report["runs"]:
         lines.append("  none yet")
