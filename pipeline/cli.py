@@ -267,6 +267,25 @@ def cmd_tip(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+# -- schedule -------------------------------------------------------------------------------
+
+
+def _add_schedule(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--once", action="store_true", help="run the jobs due now, then exit (for cron/timers)"
+    )
+
+
+@register("schedule", "run monitoring on schedule until SIGTERM/Ctrl-C", _add_schedule)
+def cmd_schedule(args: argparse.Namespace, config: Config) -> int:
+    """The long-running scheduler, or with --once the jobs that are due now."""
+    from pipeline.calendar import validate_schedule
+    from pipeline.scheduler import serve_scheduler
+
+    validate_schedule(config)  # a bad schedule exits 2 before the database is touched
+    return serve_scheduler(config, _open(config), once=args.once)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser."""
     common = _common_options()
