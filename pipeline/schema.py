@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Dialect,
     Float,
@@ -198,4 +199,152 @@ leases = Table(
     Column("name", String(512), primary_key=True),
     Column("holder", String(255), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# -- registry, links, evidence, review queue (migration 0002) -----------------------------
+
+# One row per registry file import: its id/revision tells the linker which posts to re-link.
+registry_imports = Table(
+    "registry_imports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_file", Text, nullable=False),
+    Column("file_sha256", String(64), nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("inserted", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("unchanged", Integer, nullable=False),
+    Column("deactivated", Integer, nullable=False),
+    Column("revision", Integer, nullable=False),
+)
+
+# Known ASN accounts, one row per account; rows missing from a later import turn inactive.
+registry_accounts = Table(
+    "registry_accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("nip", String(18)),
+    Column("nama", Text, nullable=False),
+    Column("instansi", Text, nullable=False),
+    Column("unit_kerja", Text),
+    Column("jabatan", Text),
+    Column("wilayah", Text),
+    Column("platform", String(32), nullable=False),
+    Column("handle", String(255)),
+    Column("user_id", String(255)),
+    Column("profile_url", Text),
+    Column("url_handle", String(255)),
+    Column("url_user_id", String(255)),
+    Column("account_key", String(300), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("source_line", Integer),
+    Column("last_import_id", Integer, ForeignKey("registry_imports.id")),
+    Column("first_imported_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("platform", "account_key", name="uq_registry_platform_account"),
+    Index("ix_registry_nip", "nip"),
+    Index("ix_registry_user_id", "platform", "user_id"),
+    Index("ix_registry_handle", "platform", "handle"),
+)
+
+# The current link of each post's author (level NULL = checked, no link).
+matches = Table(
+    "matches",
+    metadata,
+    Column("post_pk", Integer, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("post_version", Integer, nullable=False),
+    Column("registry_revision", Integer, nullable=False),
+    Column("level", String(16)),
+    Column("confidence", Float),
+    Column("account_id", Integer, ForeignKey("registry_accounts.id")),
+    Column("evidence", JSONText),
+    Column("linked_at", UTCDateTime, nullable=False),
+    Index("ix_matches_level", "level"),
+    Index("ix_matches_account", "account_id"),
+)
+
+# Immutable snapshots of a queued post version (append-only, enforced by triggers).
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("post_pk", Integer, ForeignKey("posts.id"), nullable=False),
+    Column("post_key", String(300), nullable=False),
+    Column("post_version", Integer, nullable=False),
+    Column("platform", String(32), nullable=False),
+    Column("post_id", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("permalink", Text),
+    Column("text", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("captured_at", UTCDateTime, nullable=False),
+    Column("author", JSONText),
+    Column("metrics", JSONText),
+    Column("raw", JSONText),
+    Column("model_version", String(64)),
+    Column("score", Float),
+    Column("threshold", Float),
+    Column("explanation", JSONText),
+    Column("contestants", JSONText),
+    Column("match", JSONText),
+    Column("context", JSONText),
+    Column("content_sha256", String(64), nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("post_pk", "post_version", name="uq_evidence_post_version"),
+)
+
+queue_items = Table(
+    "queue_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("group_key", String(400), nullable=False),
+    Column("account_id", Integer, ForeignKey("registry_accounts.id")),
+    Column("platform", String(32), nullable=False),
+    Column("author_key", String(255), nullable=False),
+    Column("text_hash", String(64), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("priority", Float, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("link_level", String(16), nullable=False),
+    Column("link_confidence", Float, nullable=False),
+    Column("reach", Integer, nullable=False),
+    Column("first_post_pk", Integer, ForeignKey("posts.id"), nullable=False),
+    Column("first_evidence_id", Integer, ForeignKey("evidence.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("group_key", name="uq_queue_items_group"),
+    Index("ix_queue_status_priority", "status", "priority"),
+)
+
+queue_occurrences = Table(
+    "queue_occurrences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", Integer, ForeignKey("queue_items.id"), nullable=False),
+    Column("evidence_id", Integer, ForeignKey("evidence.id"), nullable=False),
+    Column("post_pk", Integer, ForeignKey("posts.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("added_at", UTCDateTime, nullable=False),
+    UniqueConstraint("evidence_id", name="uq_queue_occurrences_evidence"),
+    Index("ix_queue_occurrences_item", "item_id"),
+    Index("ix_queue_occurrences_post", "post_pk"),
+)
+
+# The audit log of review decisions: append-only (triggers refuse UPDATE and DELETE).
+review_decisions = Table(
+    "review_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", Integer, ForeignKey("queue_items.id"), nullable=False),
+    Column("reviewer", Text, nullable=False),
+    Column("from_status", String(16), nullable=False),
+    Column("to_status", String(16), nullable=False),
+    Column("decided_at", UTCDateTime, nullable=False),
+    Column("category", String(32)),
+    Column("reason", String(32)),
+    Column("note", Text),
+    Column("content_label", String(16)),
+    Index("ix_review_decisions_item", "item_id"),
 )
