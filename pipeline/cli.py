@@ -267,6 +267,229 @@ def cmd_tip(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+# -- registry, queue, review, export, purge ------------------------------------------------
+
+
+def _add_registry(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
+    load = actions.add_parser(
+        "import", help="import a registry CSV/XLSX (atomic)", parents=[_common_options()]
+    )
+    load.add_argument("file", metavar="FILE", help="registry .csv or .xlsx")
+    listing = actions.add_parser("list", help="list registry accounts", parents=[_common_options()])
+    listing.add_argument("--all", action="store_true", help="include inactive accounts")
+    show = actions.add_parser(
+        "show", help="one person's accounts by NIP or account id", parents=[_common_options()]
+    )
+    show.add_argument("ident", metavar="NIP|ID")
+
+
+@register("registry", "the registry of known ASN accounts (import, list, show)", _add_registry)
+def cmd_registry(args: argparse.Namespace, config: Config) -> int:
+    """Import, list or show registry accounts."""
+    from pipeline.registry import account_link_counts, find_accounts, import_registry, load_accounts
+
+    with _open(config) as store:
+        if args.registry_command == "import":
+            report = import_registry(store, args.file)
+            print(
+                f"{report.path}: {report.rows} rows — {report.inserted} new, {report.updated} updated,"
+                f" {report.unchanged} unchanged, {report.deactivated} deactivated"
+                f" (registry revision {report.revision})"
+            )
+            return EXIT_OK
+        if args.registry_command == "list":
+            accounts = load_accounts(store, include_inactive=args.all)
+        else:
+            accounts = find_accounts(store, args.ident)
+            if not accounts:
+                raise UsageError(f"no registry account or NIP {args.ident!r}")
+        links = account_link_counts(store, [a.id for a in accounts])
+        for account in accounts:
+            identity = account.handle or account.url_handle
+            print(
+                f"{account.id:>6}  {account.nip or '-':<18}  {account.nama}  |  {account.instansi}"
+                f"  |  {account.platform} @{identity or '-'} id:{account.user_id or account.url_user_id or '-'}"
+                f"  |  {links.get(account.id, 0)} linked posts"
+                + ("" if account.active else "  (inactive)")
+            )
+            if args.registry_command == "show":
+                print(
+                    f"        jabatan: {account.jabatan or '-'}; unit kerja: {account.unit_kerja or '-'};"
+                    f" wilayah: {account.wilayah or '-'}; profil: {account.profile_url or '-'}"
+                )
+        if args.registry_command == "list":
+            print(f"{len(accounts)} accounts")
+        return EXIT_OK
+
+
+def _add_queue(parser: argparse.ArgumentParser) -> None:
+    from pipeline.queue import STATUSES
+
+    actions = parser.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="items by priority", parents=[_common_options()])
+    listing.add_argument("--status", choices=STATUSES, action="append", help="only this state")
+    listing.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (50)")
+    show = actions.add_parser(
+        "show", help="one item with its evidence", parents=[_common_options()]
+    )
+    show.add_argument("item", type=int, metavar="ITEM")
+
+
+@register("queue", "the review queue (list, show)", _add_queue)
+def cmd_queue(args: argparse.Namespace, config: Config) -> int:
+    """List queue items or show one with its evidence."""
+    from pipeline.queue import get_item, list_items, status_counts
+    from pipeline.review import render_item, terminal_safe
+
+    with _open(config) as store:
+        if args.queue_command == "show":
+            item = get_item(store, args.item)
+            if item is None:
+                raise UsageError(f"no queue item {args.item}")
+            print(render_item(item))
+            return EXIT_OK
+        for item in list_items(store, statuses=args.status, limit=args.limit):
+            who = item.account["nama"] if item.account else "(suspected, unregistered)"
+            text = terminal_safe(item.first["text"]).replace("\n", " ")
+            print(
+                f"#{item.id:<5} {item.status:<10} p={item.priority:.3f} s={item.score:.2f} "
+                f"{item.link_level:<13} {item.platform:<9} {terminal_safe(who)[:28]:<28} "
+                f"{item.category:<8} x{len(item.evidence)}  {text[:60]}"
+            )
+        counts = status_counts(store)
+        print("  ".join(f"{name}: {count}" for name, count in counts.items()))
+        return EXIT_OK
+
+
+def _add_review(parser: argparse.ArgumentParser) -> None:
+    from pipeline.queue import CATEGORIES, DISMISS_REASONS, STATUSES
+
+    parser.add_argument(
+        "--reviewer", dest="session_reviewer", metavar="NAME", help="your name (asked if missing)"
+    )
+    parser.add_argument("--limit", type=int, metavar="N", help="stop after N items")
+    actions = parser.add_subparsers(dest="review_command", metavar="ACTION")
+    decide = actions.add_parser(
+        "decide", help="decide one item without prompts", parents=[_common_options()]
+    )
+    decide.add_argument("item", type=int, metavar="ITEM")
+    decide.add_argument("--verdict", required=True, choices=STATUSES)
+    decide.add_argument("--reviewer", required=True, metavar="NAME")
+    decide.add_argument("--category", choices=list(CATEGORIES))
+    decide.add_argument("--reason", choices=list(DISMISS_REASONS), help="why it is dismissed")
+    decide.add_argument("--note")
+    decide.add_argument(
+        "--label",
+        choices=("partisan", "not_partisan"),
+        help="your own judgement of the text (used for retraining)",
+    )
+
+
+@register("review", "review queue items (interactive, or: review decide ITEM ...)", _add_review)
+def cmd_review(args: argparse.Namespace, config: Config) -> int:
+    """Interactive review from stdin, or one scripted decision."""
+    from pipeline.review import decide, review_session
+
+    with _open(config) as store:
+        if args.review_command == "decide":
+            decisions = decide(
+                store,
+                args.item,
+                args.verdict,
+                args.reviewer,
+                category=args.category,
+                reason=args.reason,
+                note=args.note,
+                label=args.label,
+            )
+            for decision in decisions:
+                print(f"item {decision.item_id}: {decision.from_status} -> {decision.to_status}")
+            return EXIT_OK
+        reviewer = args.session_reviewer
+        if not reviewer:
+            print("reviewer name: ", end="", flush=True)
+            reviewer = sys.stdin.readline().strip()
+        summary = review_session(store, reviewer, sys.stdin, sys.stdout, limit=args.limit)
+        decided = ", ".join(f"{k}: {v}" for k, v in summary.decided.items()) or "none"
+        print(f"shown {summary.shown}, decided ({decided}), skipped {summary.skipped}")
+        return EXIT_OK
+
+
+def _add_export(parser: argparse.ArgumentParser) -> None:
+    from pipeline.export import EXPORT_STATUSES, FORMATS
+
+    parser.add_argument("--status", choices=EXPORT_STATUSES, default="pending")
+    parser.add_argument("--format", choices=FORMATS, help="default: from the file suffix")
+    parser.add_argument("--output", metavar="FILE", help="file to write")
+    parser.add_argument("--since", metavar="DATE", help="only items posted on/after (YYYY-MM-DD)")
+    parser.add_argument("--instansi", metavar="NAME", help="only this agency (substring)")
+    actions = parser.add_subparsers(dest="export_command", metavar="ACTION")
+    case = actions.add_parser(
+        "case", help="HTML evidence sheet of one confirmed case", parents=[_common_options()]
+    )
+    case.add_argument("item", type=int, metavar="ITEM")
+    case.add_argument("--output", dest="case_output", required=True, metavar="FILE.html")
+
+
+def _parse_since(value: str | None) -> Any:
+    from datetime import UTC, datetime
+
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--since expects a date like 2024-01-31, got {value!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+@register(
+    "export", "export the queue (csv/xlsx/jsonl) or a case sheet (export case ITEM)", _add_export
+)
+def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    """Write the queue table or one case's HTML evidence sheet."""
+    from pipeline.export import export_case, export_items
+
+    with _open(config) as store:
+        if args.export_command == "case":
+            path = export_case(store, args.item, args.case_output)
+            print(f"case {args.item} written to {path}")
+            return EXIT_OK
+        if not args.output:
+            raise UsageError("export needs --output FILE")
+        count = export_items(
+            store,
+            args.output,
+            status=args.status,
+            file_format=args.format,
+            since=_parse_since(args.since),
+            instansi=args.instansi,
+        )
+        print(f"{count} items written to {args.output}")
+        return EXIT_OK
+
+
+def _add_purge(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="count only, delete nothing")
+
+
+@register("purge", "delete unlinked, unqueued posts past the retention period", _add_purge)
+def cmd_purge(args: argparse.Namespace, config: Config) -> int:
+    """Apply the retention period and report counts."""
+    from pipeline.retention import purge
+
+    with _open(config) as store:
+        report = purge(config, store, dry_run=args.dry_run)
+        verb = "would delete" if args.dry_run else "deleted"
+        print(
+            f"{verb} (last seen before {report['cutoff']:%Y-%m-%d %H:%M} UTC): {report['posts']} posts,"
+            f" {report['scores']} scores, {report['post_versions']} versions,"
+            f" {report['matches']} link rows, {report['authors']} author profiles"
+        )
+        return EXIT_OK
+
+
 # -- schedule -------------------------------------------------------------------------------
 
 

@@ -27,18 +27,34 @@ def reset_demo_database(config: Config) -> Store:
     return store
 
 
-def run_demo(config: Config, progress: Progress | None = None) -> dict[str, Any]:
-    """Reset the demo database, run the pipeline once, and return a summary."""
+DEMO_REGISTRY = Path(__file__).resolve().parent.parent / "config" / "demo" / "asn_registry.csv"
+
+
+def run_demo(
+    config: Config, progress: Progress | None = None, registry: Path | None = None
+) -> dict[str, Any]:
+    """Reset the demo database, import the demo registry, run once, write the review queue."""
+    from pipeline.export import write_review_outputs
+    from pipeline.registry import import_registry
+
     store = reset_demo_database(config)
     try:
+        imported = import_registry(store, registry or DEMO_REGISTRY)
         report: RunReport = run_once(config, store, progress=progress)
-        return {"run": report, "counts": store.counts()}
+        outputs = write_review_outputs(store, config.paths.output_dir)
+        return {"run": report, "counts": store.counts(), "registry": imported, **outputs}
     finally:
         store.close()
 
 
 def format_demo_summary(summary: dict[str, Any]) -> str:
     """What `make demo` prints."""
+    from pipeline.export import format_review_outputs
     from pipeline.run import format_run_report
 
-    return format_run_report(summary["run"])
+    registry = summary.get("registry")
+    lines = [f"registry: {registry.rows} accounts imported"] if registry else []
+    lines.append(format_run_report(summary["run"]))
+    if "stages" in summary:
+        lines.append(format_review_outputs(summary))
+    return "\n".join(lines)

@@ -1,0 +1,217 @@
+"""Review decisions: transitions, the append-only audit log, labels, interactive and CLI use."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text, update
+from sqlalchemy.exc import DBAPIError
+
+from pipeline import schema
+from pipeline.cli import main
+from pipeline.config import Config
+from pipeline.errors import TransitionError, UsageError
+from pipeline.queue import get_item, link_and_enqueue, list_items
+from pipeline.review import (
+    audit_log,
+    decide,
+    iter_reviewer_labels,
+    render_item,
+    review_session,
+    terminal_safe,
+)
+from pipeline.store import Store
+from tests.test_queue import asn_post, score_posts, setup_registry
+
+
+def queued_items(store: Store, tmp_path: Path, count: int = 2) -> list[int]:
+    """`count` pending items by Budi, highest score first."""
+    setup_registry(store, tmp_path)
+    store.write_batch([asn_post(n) for n in range(1, count + 1)])
+    score_posts(store, {f"x:{5000 + n}": 0.99 - n / 100 for n in range(1, count + 1)})
+    link_and_enqueue(Config(), store)
+    return [item.id for item in list_items(store)]
+
+
+def test_confirming_a_pending_item_claims_it_first(store: Store, tmp_path: Path) -> None:
+    item_id, _ = queued_items(store, tmp_path)
+    decisions = decide(store, item_id, "confirmed", "Rina (Bawaslu)", note="jelas kampanye")
+    assert [(d.from_status, d.to_status) for d in decisions] == [
+        ("pending", "in_review"),
+        ("in_review", "confirmed"),
+    ]
+    item = get_item(store, item_id)
+    assert item is not None and item.status == "confirmed"
+    log = audit_log(store, item_id)
+    assert [(row["reviewer"], row["to_status"]) for row in log] == [
+        ("Rina (Bawaslu)", "in_review"),
+        ("Rina (Bawaslu)", "confirmed"),
+    ]
+    assert log[-1]["category"] == "post" and log[-1]["note"] == "jelas kampanye"
+
+
+def test_invalid_transitions_are_rejected_and_change_nothing(store: Store, tmp_path: Path) -> None:
+    item_id, _ = queued_items(store, tmp_path)
+    decide(store, item_id, "dismissed", "Rina", reason="not_this_asn")
+    before = audit_log(store)
+    for verdict, kwargs in (
+        ("confirmed", {}),
+        ("in_review", {}),
+        ("pending", {}),
+        ("escalated", {}),
+    ):
+        with pytest.raises(TransitionError, match="dismissed"):
+            decide(store, item_id, verdict, "Rina", **kwargs)
+    assert audit_log(store) == before
+    assert get_item(store, item_id).status == "dismissed"  # type: ignore[union-attr]
+
+
+def test_escalation_and_release_paths(store: Store, tmp_path: Path) -> None:
+    first, second = queued_items(store, tmp_path)
+    decide(store, first, "escalated", "Rina", note="perlu pendapat BKN")
+    decide(store, first, "confirmed", "Sari (BKN)", category="comment")
+    assert get_item(store, first).status == "confirmed"  # type: ignore[union-attr]
+    decide(store, second, "in_review", "Rina")
+    decide(store, second, "pending", "Rina")
+    assert get_item(store, second).status == "pending"  # type: ignore[union-attr]
+    with pytest.raises(TransitionError):
+        decide(store, second, "pending", "Rina")
+
+
+def test_bad_requests_are_usage_errors(store: Store, tmp_path: Path) -> None:
+    item_id, _ = queued_items(store, tmp_path)
+    with pytest.raises(UsageError, match="--reason"):
+        decide(store, item_id, "dismissed", "Rina")
+    with pytest.raises(UsageError, match="only to --verdict dismissed"):
+        decide(store, item_id, "confirmed", "Rina", reason="duplicate")
+    with pytest.raises(UsageError, match="reviewer"):
+        decide(store, item_id, "confirmed", "  ")
+    with pytest.raises(UsageError, match="unknown category"):
+        decide(store, item_id, "confirmed", "Rina", category="gossip")
+    with pytest.raises(UsageError, match="no queue item 999"):
+        decide(store, 999, "confirmed", "Rina")
+    assert audit_log(store) == []
+
+
+def test_the_audit_log_is_append_only(store: Store, tmp_path: Path) -> None:
+    item_id, _ = queued_items(store, tmp_path)
+    decide(store, item_id, "confirmed", "Rina")
+    decisions = schema.review_decisions
+    with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+        conn.execute(update(decisions).values(reviewer="someone else"))
+    with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM review_decisions"))
+    assert [row["reviewer"] for row in audit_log(store)] == ["Rina", "Rina"]
+
+
+def test_reviewer_labels_latest_per_item_wins(store: Store, tmp_path: Path) -> None:
+    first, second = queued_items(store, tmp_path)
+    decide(store, first, "escalated", "Rina", label="partisan")
+    decide(store, first, "dismissed", "Sari", reason="not_partisan", label="not_partisan")
+    decide(store, second, "confirmed", "Rina")  # no content label: not training data
+    labels = list(iter_reviewer_labels(store))
+    assert len(labels) == 1
+    text_value, label, decided_at, post_key = labels[0]
+    assert (label, post_key) == (0, get_item(store, first).first["post_key"])  # type: ignore[union-attr]
+    assert text_value.startswith("Ayo coblos") and decided_at.tzinfo is not None
+
+
+def test_interactive_review_from_piped_answers(store: Store, tmp_path: Path) -> None:
+    first, second = queued_items(store, tmp_path)
+    answers = io.StringIO(
+        "confirm\n"  # decision for the top item
+        "\n"  # category: keep the default (post)
+        "\n"  # content label: keep the suggestion (partisan)
+        "ajakan memilih\n"  # note
+        "d\n"  # dismiss the second
+        "1\n"  # reason 1: not_partisan
+        "\n"  # label: suggestion not_partisan
+        "\n"  # no note
+    )
+    out = io.StringIO()
+    summary = review_session(store, "Rina", answers, out)
+    assert summary.decided == {"confirmed": 1, "dismissed": 1} and summary.shown == 2
+    confirmed, dismissed = get_item(store, first), get_item(store, second)
+    assert confirmed is not None and dismissed is not None
+    assert (confirmed.status, dismissed.status) == ("confirmed", "dismissed")
+    assert confirmed.verdict_decision["content_label"] == "partisan"  # type: ignore[index]
+    assert confirmed.verdict_decision["note"] == "ajakan memilih"  # type: ignore[index]
+    assert dismissed.verdict_decision["reason"] == "not_partisan"  # type: ignore[index]
+    assert "no more items to review" in out.getvalue()
+    assert "sha256" in out.getvalue() and "(ok)" in out.getvalue()
+
+
+def test_interactive_skip_quit_and_end_of_input_release_the_item(
+    store: Store, tmp_path: Path
+) -> None:
+    first, second = queued_items(store, tmp_path)
+    out = io.StringIO()
+    summary = review_session(store, "Rina", io.StringIO("nonsense\nskip\nquit\n"), out)
+    assert (summary.skipped, summary.shown, summary.decided) == (1, 2, {})
+    assert "please answer with one of" in out.getvalue()
+    assert [get_item(store, i).status for i in (first, second)] == ["pending", "pending"]  # type: ignore[union-attr]
+    review_session(store, "Rina", io.StringIO("confirm\n"), io.StringIO())  # input ends early
+    assert get_item(store, first).status == "pending"  # type: ignore[union-attr]
+    transitions = [(r["from_status"], r["to_status"]) for r in audit_log(store, first)]
+    assert transitions == [("pending", "in_review"), ("in_review", "pending")] * 2
+
+
+def test_rendering_is_safe_for_a_terminal(store: Store, tmp_path: Path) -> None:
+    setup_registry(store, tmp_path)
+    store.write_batch([asn_post(1, text="Coblos 02 \x1b[2J\x1b]0;pwned\x07 \u202eabc")])
+    score_posts(store, {"x:5001": 0.9})
+    link_and_enqueue(Config(), store)
+    card = render_item(list_items(store)[0])
+    assert "\x1b" not in card and "\x07" not in card and "\u202e" not in card
+    assert "<U+001B>[2J" in card and "<U+202E>abc" in card
+    assert terminal_safe(None) == ""
+
+
+def _cli(store: Store, *args: str) -> int:
+    return main([*args, "--database", store.url])
+
+
+def test_cli_review_decide_and_exit_codes(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    item_id, _ = queued_items(store, tmp_path)
+    code = _cli(
+        store,
+        "review",
+        "decide",
+        str(item_id),
+        "--verdict",
+        "confirmed",
+        "--reviewer",
+        "Rina",
+        "--label",
+        "partisan",
+        "--note",
+        "cek",
+    )
+    assert code == 0 and "in_review -> confirmed" in capsys.readouterr().out
+    before = audit_log(store)
+    assert _cli(store, "review", "decide", "404", "--verdict", "confirmed", "--reviewer", "R") == 2
+    assert "no queue item 404" in capsys.readouterr().err
+    args = ("review", "decide", str(item_id), "--verdict", "dismissed", "--reason", "duplicate")
+    assert _cli(store, *args, "--reviewer", "R") == 2
+    assert "cannot go from confirmed to dismissed" in capsys.readouterr().err
+    assert audit_log(store) == before
+
+
+def test_cli_interactive_review_reads_stdin(
+    store: Store,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    queued_items(store, tmp_path, count=1)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Rina\nescalate\n\nperlu cek NIP\n"))
+    assert _cli(store, "review") == 0
+    out = capsys.readouterr().out
+    assert "decided (escalated: 1)" in out
+    assert _cli(store, "queue", "list", "--status", "escalated") == 0
+    assert "escalated" in capsys.readouterr().out
