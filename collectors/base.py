@@ -22,11 +22,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
-from bs4 import BeautifulSoup
 
 from pipeline.errors import (
     CollectorError,
@@ -829,6 +829,52 @@ def parse_time(value: str | int | float | None, field_name: str = "created_at") 
 
 
 _BLOCK_TAGS = frozenset({"p", "div", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "tr"})
+_SKIP_TAGS = frozenset({"script", "style", "template"})
+
+
+class _TextExtractor(HTMLParser):
+    """Collects the text of an HTML fragment (stdlib parser: no tree, fast on short posts)."""
+
+    def __init__(self, keep_links: bool) -> None:
+        super().__init__(convert_charrefs=True)
+        self.keep_links = keep_links
+        self.parts: list[str] = []
+        self.links: list[tuple[str, int]] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self.skipping += 1
+        elif tag == "br":
+            self.parts.append("\n")
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+        elif tag == "a" and self.keep_links:
+            self.links.append((dict(attrs).get("href") or "", len(self.parts)))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+        elif tag == "a" and self.links:
+            href, start = self.links.pop()
+            label = "".join(self.parts[start:]).strip()
+            # Keep where a link points when its text does not already show it.
+            if (
+                href.startswith(("http://", "https://"))
+                and label
+                and (label.rstrip("…").rstrip(".") not in href)
+            ):
+                self.parts.append(f" ({href})")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
 
 
 def html_to_text(markup: str | None, *, keep_links: bool = False) -> str:
@@ -841,23 +887,9 @@ def html_to_text(markup: str | None, *, keep_links: bool = False) -> str:
         return ""
     if "<" not in markup and "&" not in markup:
         return markup.strip()
-    soup = BeautifulSoup(markup, "html.parser")
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-    if keep_links:
-        for anchor in soup.find_all("a"):
-            href = str(anchor.get("href") or "")
-            label = anchor.get_text()
-            if (
-                href.startswith(("http://", "https://"))
-                and label.strip()
-                and (label.strip().rstrip("…").rstrip(".") not in href)
-            ):
-                anchor.replace_with(f"{label} ({href})")
-    for block in soup.find_all(_BLOCK_TAGS):
-        block.insert_before("\n\n")
-        block.insert_after("\n\n")
-    text = soup.get_text()
-    text = text.replace("\r\n", "\n").replace("\xa0", " ")
+    extractor = _TextExtractor(keep_links)
+    extractor.feed(markup)
+    extractor.close()
+    text = "".join(extractor.parts).replace("\r\n", "\n").replace("\xa0", " ")
     lines = [line.rstrip() for line in text.split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
