@@ -101,6 +101,10 @@ def run_once(
         report.counters.update(collected.counters())
         report.errors.extend(collected.error_lines())
         report.sources = collected.summary() + busy
+        # Asked to stop: what was collected is committed; the next run scores and links it.
+        stopping = stop is not None and stop.is_set()
+        if stopping:
+            score = link = False
         if score:
             report.counters.update(score_stage(config, store, progress))
         if link:

@@ -596,14 +596,24 @@ class Scheduler:
 
     # -- loops --------------------------------------------------------------------------------
 
-    def serve(self, on_active: Callable[[Scheduler], None] | None = None) -> None:
+    def serve(
+        self,
+        on_active: Callable[[Scheduler], None] | None = None,
+        on_standby: Callable[[str], None] | None = None,
+    ) -> None:
         """Run until `request_stop`: stand by without the lease, run jobs with it."""
         renew_every = max(1.0, self.config.schedule.lease_seconds / 3)
+        standing_by = False
         while not self.stop.is_set():
             if not self.active:
                 if not self.activate():
+                    if not standing_by and on_standby is not None:
+                        found = leases.current_holder(self.store, SCHEDULER_LEASE)
+                        on_standby(found[0] if found else "?")
+                    standing_by = True
                     self.stop.wait(min(60.0, renew_every))
                     continue
+                standing_by = False
                 if on_active is not None:
                     on_active(self)
             try:
@@ -783,7 +793,10 @@ def serve_scheduler(
             scheduler.serve(
                 on_active=lambda active: say(
                     format_jobs(active.jobs(), active.calendar, active.clock())
-                )
+                ),
+                on_standby=lambda holder: say(
+                    f"standing by: scheduler {holder} is active on this database"
+                ),
             )
         finally:
             for signum, handler in previous.items():
@@ -799,7 +812,9 @@ def _install_signal_handlers(scheduler: Scheduler) -> dict[int, Any]:
 
     def handle(signum: int, frame: FrameType | None) -> None:
         log.warning("%s: finishing the current batch, then stopping", signal.Signals(signum).name)
-        scheduler.request_stop()
+        # Setting the events from another thread: the main thread may hold an event's lock
+        # right now, and taking it again inside the handler would deadlock.
+        threading.Thread(target=scheduler.request_stop, name="stop-request").start()
         # A second signal should act at once: give the defaults back.
         for number, handler in previous.items():
             signal.signal(number, handler)

@@ -335,3 +335,13 @@ def test_calendar_spans_cover_gaps() -> None:
     spans = calendar.spans()
     assert [phase for _, _, phase in spans] == [None, "campaign", None, "voting", None]
     assert spans[2][0] == wib(2024, 1, 3) and spans[2][1] == wib(2024, 1, 5)
+
+
+def test_example_schedule_config_is_valid() -> None:
+    config = load_config(PROJECT_ROOT / "config" / "schedule.example.toml", environ={})
+    calendar, plans = validate_schedule(config)
+    assert calendar.phase_at(wib(2024, 11, 25, 9)) == "quiet_period"
+    assert plans["mastodon-pilkada"].rule("quiet_period") == Rule(interval_minutes=15)
+    assert plans["berita"].rule("quiet_period") == Rule(interval_minutes=30)
+    assert plans["youtube-debat"].rule("voting") == Rule(cron="*/30 * * * *")
+    assert plans["youtube-debat"].rule("campaign") == Rule(cron="0 7,19 * * *")
