@@ -66,22 +66,28 @@ _PLACE_GENERIC = _words(
     "kabupaten kota provinsi kecamatan kelurahan desa administrasi daerah istimewa khusus "
     "pemerintah dinas badan kantor sekretariat unit pelaksana teknis dan"
 )
-_ABBREVIATIONS: tuple[tuple[str, str], ...] = (
-    (r"\bkab\b\.?", "kabupaten"),
-    (r"\bkec\b\.?", "kecamatan"),
-    (r"\bkel\b\.?", "kelurahan"),
-    (r"\bprov\b\.?", "provinsi"),
-    (r"\bpemkab\b", "pemerintah kabupaten"),
-    (r"\bpemkot\b", "pemerintah kota"),
-    (r"\bpemprov\b", "pemerintah provinsi"),
-    (r"\bdisdik(bud)?\b", "dinas pendidikan"),
-    (r"\bdinkes\b", "dinas kesehatan"),
-    (r"\bdishub\b", "dinas perhubungan"),
-    (r"\bkemenag\b", "kementerian agama"),
-    (r"\bsetda\b", "sekretariat daerah"),
-    (r"\b(sd|smp|sma|smk|mts|ma)n\b", r"\1 negeri"),
-)
-_ABBREVIATION_PATTERNS = tuple((re.compile(p), r) for p, r in _ABBREVIATIONS)
+_ABBREVIATIONS: dict[str, str] = {
+    "kab": "kabupaten",
+    "kec": "kecamatan",
+    "kel": "kelurahan",
+    "prov": "provinsi",
+    "pemkab": "pemerintah kabupaten",
+    "pemkot": "pemerintah kota",
+    "pemprov": "pemerintah provinsi",
+    "disdik": "dinas pendidikan",
+    "disdikbud": "dinas pendidikan",
+    "dinkes": "dinas kesehatan",
+    "dishub": "dinas perhubungan",
+    "kemenag": "kementerian agama",
+    "setda": "sekretariat daerah",
+    # State schools: "SDN 1" is "SD Negeri 1".
+    "sdn": "sd negeri",
+    "smpn": "smp negeri",
+    "sman": "sma negeri",
+    "smkn": "smk negeri",
+    "mtsn": "mts negeri",
+}
+
 
 _SELF_DECLARED = re.compile(
     r"(?<![\w-])(?P<neg>(?:bukan|mantan|eks|pensiunan|purna(?:bakti)?)\s+)?"
@@ -111,11 +117,19 @@ def is_organisation(name: str | None, bio: str | None) -> bool:
     return bool(bio and _ORGANISATION_BIO.search(bio))
 
 
+def _strip_accents(text: str) -> str:
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
 def _fold(text: str) -> str:
     """Lowercase, accents removed, emoji and punctuation turned into spaces."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    letters = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-    return re.sub(r"[^a-z0-9]+", " ", letters).strip()
+    return _NON_WORD.sub(" ", _strip_accents(text)).strip()
 
 
 def name_tokens(name: str) -> tuple[str, ...]:
@@ -127,11 +141,8 @@ def name_tokens(name: str) -> tuple[str, ...]:
 
 def normalise_place_text(text: str) -> str:
     """A bio or agency name with common abbreviations expanded, padded for whole-word search."""
-    folded = unicodedata.normalize("NFKD", text)
-    folded = "".join(c for c in folded if not unicodedata.combining(c)).lower()
-    for pattern, replacement in _ABBREVIATION_PATTERNS:
-        folded = pattern.sub(replacement, folded)
-    return " " + re.sub(r"[^a-z0-9]+", " ", folded).strip() + " "
+    words = _fold(text).split()
+    return " " + " ".join(_ABBREVIATIONS.get(word, word) for word in words) + " "
 
 
 def _distinctive(text: str) -> str | None:
@@ -164,7 +175,7 @@ def place_phrases(
 
 def name_similarity(tokens: Sequence[str], other: Sequence[str]) -> float:
     """Similarity of two names in [0, 1]: word order ignored, split words ("Purwa Ningsih") too."""
-    by_words = fuzz.token_sort_ratio(" ".join(sorted(tokens)), " ".join(sorted(other)))
+    by_words = fuzz.ratio(" ".join(sorted(tokens)), " ".join(sorted(other)))
     joined = fuzz.ratio("".join(tokens), "".join(other))
     return max(by_words, joined) / 100
 
@@ -186,7 +197,8 @@ NO_LINK = LinkResult(None, None, None, {})
 class _Person:
     accounts: list[RegistryAccount]
     tokens: tuple[str, ...]
-    joined: str
+    joined: str  # tokens sorted and space-joined (word order ignored)
+    concat: str  # tokens in order without spaces ("purwa ningsih" = "purwaningsih")
     phrases: dict[str, str]
 
 
@@ -228,6 +240,7 @@ class Linker:
                     [account],
                     tokens,
                     " ".join(sorted(tokens)),
+                    "".join(tokens),
                     place_phrases(account.instansi, account.wilayah, account.unit_kerja),
                 )
             else:
@@ -330,8 +343,9 @@ class Linker:
             exact = self._exact(platform, author_id, handle, handle_raw, url, rejected)
             if exact is not None:
                 return exact
-        if name and bio:
-            possible = self._name_agency(name, bio, platform)
+        named = self._named_phrases(bio) if bio else ()
+        if name and named:
+            possible = self._name_agency(name, named, platform)
             if possible is not None:
                 if rejected:
                     possible = LinkResult(
@@ -342,7 +356,7 @@ class Linker:
                     )
                 return possible
         if bio and not is_organisation(name, bio):
-            declared = self._self_declared(bio)
+            declared = self._self_declared(bio, named)
             if declared is not None:
                 return declared
         return LinkResult(None, None, None, rejected) if rejected else NO_LINK
@@ -417,17 +431,21 @@ class Linker:
                     )
         return None
 
-    def _name_agency(self, name: str, bio: str, platform: str | None) -> LinkResult | None:
-        tokens = name_tokens(name)
-        if not tokens:
-            return None
+    def _named_phrases(self, bio: str) -> tuple[str, ...]:
+        """Registered instansi, unit and region phrases the bio contains (whole words)."""
         bio_text = normalise_place_text(bio)
-        named: dict[str, str] = {}
+        named: list[str] = []
         for word in set(bio_text.split()):
             for phrase in self._phrases_by_first.get(word, ()):
                 if f" {phrase} " in bio_text:
-                    named[phrase] = phrase
-        if not named:
+                    named.append(phrase)
+        return tuple(sorted(named))
+
+    def _name_agency(
+        self, name: str, named: Sequence[str], platform: str | None
+    ) -> LinkResult | None:
+        tokens = name_tokens(name)
+        if not tokens:
             return None
         near: set[int] = set()
         for phrase in named:
@@ -439,11 +457,15 @@ class Linker:
                 candidates |= near & posting
         if not candidates:
             return None
+        by_words, joined = " ".join(sorted(tokens)), "".join(tokens)
         best_similarity, best_index = 0.0, -1
         for index in sorted(candidates):
-            similarity = name_similarity(tokens, self._persons[index].tokens)
+            person = self._persons[index]
+            # Same measure as `name_similarity`, on strings prepared once per side.
+            similarity = max(fuzz.ratio(by_words, person.joined), fuzz.ratio(joined, person.concat))
             if similarity > best_similarity:
                 best_similarity, best_index = similarity, index
+        best_similarity /= 100
         if best_index < 0 or best_similarity < self.name_similarity:
             return None
         similarity = best_similarity * 100
@@ -453,7 +475,8 @@ class Linker:
         span = max(1e-9, 1.0 - self.name_similarity)
         closeness = min(1.0, max(0.0, (similarity / 100 - self.name_similarity) / span))
         low, high = CONFIDENCE["name_agency_min"], CONFIDENCE["name_agency_max"]
-        confidence = low + (high - low) * closeness * (1.0 if "instansi" in kinds else 0.75)
+        agency_named = bool(kinds & {"instansi", "unit_kerja"})
+        confidence = low + (high - low) * closeness * (1.0 if agency_named else 0.75)
         same_platform = [a for a in person.accounts if a.platform == platform]
         account = (same_platform or person.accounts)[0]
         return LinkResult(
@@ -469,7 +492,7 @@ class Linker:
             },
         )
 
-    def _self_declared(self, bio: str) -> LinkResult | None:
+    def _self_declared(self, bio: str, named: Sequence[str]) -> LinkResult | None:
         for found in _SELF_DECLARED.finditer(bio):
             if found.group("neg"):
                 continue  # "bukan PNS", "pensiunan PNS": says the opposite
@@ -479,14 +502,12 @@ class Linker:
                 None,
                 {"bio_says": found.group(0).strip()},
             )
-        bio_text = normalise_place_text(bio)
-        for word in set(bio_text.split()):
-            for phrase in self._phrases_by_first.get(word, ()):
-                if phrase in self._instansi_phrases and f" {phrase} " in bio_text:
-                    return LinkResult(
-                        "self_declared",
-                        CONFIDENCE["self_declared_registered_agency"],
-                        None,
-                        {"bio_names_registered_instansi": phrase},
-                    )
+        for phrase in named:
+            if phrase in self._instansi_phrases:
+                return LinkResult(
+                    "self_declared",
+                    CONFIDENCE["self_declared_registered_agency"],
+                    None,
+                    {"bio_names_registered_instansi": phrase},
+                )
         return None

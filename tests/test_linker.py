@@ -220,3 +220,16 @@ def test_fuzzy_work_is_bounded_to_candidates() -> None:
     for n in range(2000):
         big.match("x", f"a{n}", f"h{n}", f"Budi Orang{n}", "warga Kota Lain, suka kopi")
     assert time.perf_counter() - started < 2.0
+
+
+def test_the_closest_of_several_candidates_wins() -> None:
+    region = {"instansi": "Dinas Pendidikan Kab. Contoh", "wilayah": "Kab. Contoh"}
+    people = [
+        RegistryAccount(id=1, nama="Budi Santoso", platform="x", handle="a1", **region),
+        RegistryAccount(id=2, nama="Budi Hartono", platform="x", handle="a2", **region),
+        RegistryAccount(id=3, nama="Budi Santosa Wijaya", platform="x", handle="a3", **region),
+    ]
+    for order in (people, people[::-1]):
+        result = Linker(order).match("facebook", "9", "b", "Budi Santoso", "guru Kab. Contoh")
+        assert (result.level, result.account_id) == ("name_agency", 1)
+        assert result.evidence["name_similarity"] == 1.0
