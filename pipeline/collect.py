@@ -163,12 +163,18 @@ def make_collector(source: SourceConfig, http: HttpPolicy, environ: Mapping[str,
 class _Shared:
     """What concurrently running sources share: the store (one writer at a time) and progress."""
 
-    def __init__(self, store: Store, progress: Progress, debug_dir: Path | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        progress: Progress,
+        debug_dir: Path | None,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.store = store
         self.progress = progress
         self.debug_dir = debug_dir
         self.lock = threading.Lock()
-        self.stop = threading.Event()
+        self.stop = stop or threading.Event()
         self.new_keys: list[str] = []
 
 
@@ -181,12 +187,17 @@ def collect_sources(
     progress: Progress | None = None,
     policy: HttpPolicy | None = None,
     debug_dir: Path | None = None,
+    stop: threading.Event | None = None,
 ) -> CollectReport:
-    """Collect every enabled source into the store, concurrently; failures are reported."""
+    """Collect every enabled source into the store, concurrently; failures are reported.
+
+    Setting `stop` (SIGTERM in the scheduler) lets each running source finish and commit its
+    current page, then return; sources not started yet are skipped. Cursors stay consistent.
+    """
     progress = progress or Progress()
     sources = [source for source in config.sources if source.enabled]
     http = policy or build_policy(config.http, client, sources)
-    shared = _Shared(store, progress, debug_dir or config.paths.debug_dir)
+    shared = _Shared(store, progress, debug_dir or config.paths.debug_dir, stop)
     report = CollectReport()
     progress.start("collect")
     workers = max(1, min(config.http.concurrency, len(sources) or 1))
@@ -212,6 +223,9 @@ def _collect_source(
     source: SourceConfig, http: HttpPolicy, environ: Mapping[str, str], shared: _Shared
 ) -> SourceResult:
     result = SourceResult(source.name, source.platform)
+    if shared.stop.is_set():
+        result.status = "skipped"  # not started: the run was asked to stop
+        return result
     try:
         collector = make_collector(source, http, environ)
         targets = [Target.parse(text) for text in source.targets]

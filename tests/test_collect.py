@@ -160,6 +160,33 @@ def test_killing_the_run_mid_walk_loses_and_duplicates_nothing(
     assert sqlite_store.counts()["posts"] == 24
 
 
+def test_a_stop_request_ends_sources_after_their_current_page(
+    tmp_path: Path, sqlite_store: Store
+) -> None:
+    timeline = Timeline(20, size=5)
+    stop = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("max_id"):
+            stop.set()  # SIGTERM arrives while page 2 is being fetched
+        return timeline.handler(request)
+
+    config = _config(
+        tmp_path,
+        SourceConfig(name="m", platform="mastodon", base_url=MASTODON, targets=("tag:t",)),
+        SourceConfig(name="later", platform="mastodon", base_url=MASTODON, targets=("tag:u",)),
+        concurrency=1,
+    )
+    report = collect_sources(
+        config, sqlite_store, httpx.Client(), policy=make_policy(handler), stop=stop
+    )
+    first, later = report.sources
+    assert (first.status, first.pages, first.inserted) == ("ok", 2, 10)
+    assert later.status == "skipped" and later.pages == 0
+    resumed = collect_sources(config, sqlite_store, httpx.Client(), policy=_policy(timeline))
+    assert resumed.sources[0].inserted == 10 and len(_stored_ids(sqlite_store)) == 20
+
+
 def test_skipped_items_are_counted_and_sampled(tmp_path: Path, sqlite_store: Store) -> None:
     router = Router().add(
         "/api/v1/timelines/tag/t",
