@@ -357,9 +357,10 @@ class Scheduler:
     def deactivate(self, wait: bool = True) -> None:
         """Stop running jobs (waiting for running ones by default) and give the lease back."""
         global _ACTIVE
-        aps, self.aps = self.aps, None
+        aps = self.aps
         if aps is not None and aps.running:
-            aps.shutdown(wait=wait)
+            aps.shutdown(wait=wait)  # running jobs still see `self.aps` while they finish
+        self.aps = None
         with _ACTIVE_LOCK:
             if _ACTIVE is self:
                 _ACTIVE = None
@@ -527,8 +528,12 @@ class Scheduler:
         )
         regular = self._next_regular_run(name, now)
         scheduled: datetime | None = None
-        if regular is None or retry_at < regular:
-            self._require_aps().add_job(
+        aps = self.aps
+        if aps is None or not aps.running:
+            # Shutting down: no new jobs can be stored now; the regular schedule takes over.
+            log.info("source %s: no retry scheduled while the scheduler stops", name)
+        elif regular is None or retry_at < regular:
+            aps.add_job(
                 retry_source_job,
                 trigger=DateTrigger(run_date=retry_at, timezone=self.zone),
                 args=(name, failures),
@@ -549,7 +554,7 @@ class Scheduler:
 
     def _next_regular_run(self, name: str, now: datetime) -> datetime | None:
         """When the source's regular job runs next (after the run in progress, if it is one)."""
-        job = self._require_aps().get_job(source_job_id(name))
+        job = self.aps.get_job(source_job_id(name)) if self.aps is not None else None
         if job is None:
             return None
         upcoming: datetime | None = job.next_run_time
@@ -778,7 +783,9 @@ def serve_scheduler(
     config: Config, store: Store, *, once: bool = False, say: Callable[[str], None] = _say
 ) -> int:
     """`netra schedule`: run the scheduler until SIGTERM/SIGINT (or the due jobs, with `once`)."""
-    scheduler = Scheduler(config, store)
+    # With --once the due jobs run one after another in this thread, so each finishes (and
+    # stores its retry) before the scheduler stops.
+    scheduler = Scheduler(config, store, executor="debug" if once else "threadpool")
     try:
         if once:
             outcomes = scheduler.run_due_once()

@@ -24,8 +24,9 @@ import pytest
 
 from pipeline import leases
 from pipeline import scheduler as scheduler_module
+from pipeline.cli import main
 from pipeline.config import Config, load_config
-from pipeline.errors import SourceUnavailable
+from pipeline.errors import SourceUnavailable, StoreError
 from pipeline.notify import Webhook
 from pipeline.run import RunReport, run_once
 from pipeline.scheduler import SCHEDULER_LEASE, Scheduler, retry_delay, source_status
@@ -238,8 +239,9 @@ def test_intervals_follow_the_phases_and_switch_at_midnight(
 
 
 def test_restart_keeps_the_schedule_and_coalesces_missed_runs(
-    write_config: Any, db_store: Store, clock: FakeClock, schedulers: list[Scheduler]
+    write_config: Any, store: Store, clock: FakeClock, schedulers: list[Scheduler]
 ) -> None:
+    db_store = store  # SQLite and PostgreSQL: the job store lives in the project's database
     config = write_config(TWO_SOURCES)
     runner = FakeRunner(clock)
     first = make(schedulers, config, db_store, clock, runner)
@@ -362,11 +364,9 @@ def test_retry_delay_doubles_and_is_capped() -> None:
 
 
 def test_a_second_scheduler_stands_by_until_the_lease_lapses(
-    write_config: Any,
-    db_store: Store,
-    clock: FakeClock,
-    schedulers: list[Scheduler],
+    write_config: Any, store: Store, clock: FakeClock, schedulers: list[Scheduler]
 ) -> None:
+    db_store = store
     config = write_config(TWO_SOURCES)
     runner = FakeRunner(clock)
     first = make(schedulers, config, db_store, clock, runner, holder="host-a:11:scheduler-a")
@@ -522,3 +522,61 @@ def test_once_runs_due_jobs_then_releases_the_lease(
 def test_clock_fixture_drives_apscheduler(clock: FakeClock) -> None:
     clock.set(datetime(2030, 1, 1, tzinfo=UTC))
     assert apscheduler.schedulers.base.datetime.now(UTC) == datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def test_database_failure_mid_run_fails_that_run_only(
+    write_config: Any, db_store: Store, clock: FakeClock, schedulers: list[Scheduler]
+) -> None:
+    runner = FakeRunner(clock)
+    calls = {"n": 0}
+
+    def flaky(config: Config, store: Store, **kwargs: Any) -> RunReport:
+        calls["n"] += 1
+        if kwargs["sources"] == ["berita"] and calls["n"] == 1:
+            raise StoreError("database error on sqlite:///netra.db: disk I/O error")
+        return runner(config, store, **kwargs)
+
+    scheduler = make(schedulers, write_config(TWO_SOURCES), db_store, clock, flaky)  # type: ignore[arg-type]
+    assert scheduler.activate()
+    scheduler.tick()
+    (failed,) = [o for o in scheduler.outcomes if o.status == "failed"]
+    assert failed.source == "berita" and "disk I/O error" in (failed.error or "")
+    assert runner.times("kanal") == [clock.now()]
+    clock.advance(seconds=60)
+    scheduler.tick()  # the retry resumes the source
+    assert runner.times("berita") == [clock.now()]
+    assert scheduler.failures["berita"] == 0
+
+
+def test_cli_bad_schedule_exits_2_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[[sources]]\nname = "a"\nplatform = "file"\n'
+        'schedule = { phases = { masa_tenang = "*/15 * * *" } }\n'
+    )
+    assert main(["schedule", "--config", str(path), "--once"]) == 2
+    error = capsys.readouterr().err
+    assert "bad.toml" in error and "'sources[0].schedule.phases.masa_tenang'" in error
+
+
+def test_cli_unreachable_database_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "netra.toml"
+    path.write_text('[database]\nurl = "postgresql+psycopg://netra@127.0.0.1:9/netra"\n')
+    assert main(["schedule", "--config", str(path), "--once"]) == 1
+    assert "cannot open database postgresql+psycopg://netra@127.0.0.1:9/netra" in (
+        capsys.readouterr().err
+    )
+
+
+def test_cli_once_with_nothing_due(
+    tmp_path: Path, db_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "netra.toml"
+    path.write_text(f'[database]\nurl = "{db_store.url}"\n[schedule]\nexport_cron = ""\n')
+    assert main(["schedule", "--config", str(path), "--once"]) == 0
+    assert capsys.readouterr().out.strip() == "no job was due"
+    assert leases.current_holder(db_store, SCHEDULER_LEASE) is None
