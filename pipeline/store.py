@@ -208,15 +208,15 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open database {self.display_url}: {exc}") from exc
 
-    def upgrade(self) -> tuple[str | None, str | None]:
+    def upgrade(self, revision: str = "head") -> tuple[str | None, str | None]:
         """Create or upgrade the schema in place; returns (from, to) revisions."""
         before = self.current_revision()
         try:
             with self._write_lock, self.engine.begin() as conn:
-                command.upgrade(self._alembic_config(conn), "head")
+                command.upgrade(self._alembic_config(conn), revision)
         except SQLAlchemyError as exc:
             raise StoreError(f"migration failed on {self.display_url}: {exc}") from exc
-        return before, self.head_revision()
+        return before, self.current_revision()
 
     def require_schema(self) -> None:
         """Raise StoreError unless the database is at the newest migration."""

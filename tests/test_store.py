@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 
 from pipeline.errors import StoreError
 from pipeline.records import Post, Score
@@ -113,20 +113,17 @@ def test_uninitialised_database_is_refused(tmp_path: Path) -> None:
         store.require_schema()
 
 
-def test_upgrade_in_place_keeps_existing_data(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    store = Store(url)
-    store.upgrade()
-    store.write_batch([make_post(1)])
-    # Simulate a database deployed by an older Netra: its revision marker is older.
-    with store.engine.begin() as conn:
-        conn.execute(text("DELETE FROM alembic_version"))
-    with pytest.raises(StoreError):
+def test_upgrade_in_place_keeps_existing_data(database_url: str) -> None:
+    store = Store(database_url)
+    store.upgrade("0001")  # a database deployed by the first release
+    store.write_batch([make_post(1)], source="s", cursor="c1")
+    with pytest.raises(StoreError, match="netra init"):
         store.require_schema()
-    with store.engine.begin() as conn:
-        conn.execute(text("INSERT INTO alembic_version VALUES ('0001')"))
     before, after = store.upgrade()
     assert before == "0001" and after == store.head_revision()
+    store.require_schema()
     assert store.get_post("x:1001") is not None
+    assert store.get_cursor("s") == "c1"
     tables = set(inspect(store.engine).get_table_names())
     assert {"posts", "post_versions", "authors", "sources", "runs", "scores"} <= tables
+    store.close()
