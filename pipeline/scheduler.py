@@ -194,6 +194,13 @@ MAINTENANCE_RUNNERS: dict[str, Callable[[Config, Store, datetime], dict[str, Any
 # -- the scheduler ----------------------------------------------------------------------------
 
 
+class _SharedEngineJobStore(SQLAlchemyJobStore):
+    """The job store on the Store's engine; stopping the scheduler must not dispose of it."""
+
+    def shutdown(self) -> None:
+        pass
+
+
 class _DrivenScheduler(BaseScheduler):
     """APScheduler whose job processing is driven by `Scheduler`'s loop (or a test's ticks)."""
 
@@ -345,7 +352,7 @@ class Scheduler:
         return _DrivenScheduler(
             self.wake,
             timezone=self.zone,
-            jobstores={"default": SQLAlchemyJobStore(engine=self.store.engine)},
+            jobstores={"default": _SharedEngineJobStore(engine=self.store.engine)},
             executors={"default": executor},
             job_defaults={
                 "coalesce": True,

@@ -316,8 +316,7 @@ def _model_available() -> bool:
 
     if find_spec("pipeline.classify") is None:
         return False
-    models = Path(__file__).resolve().parent.parent / "models"
-    return any(models.glob("*/*.json"))
+    return (Path(__file__).resolve().parent.parent / "models" / "CURRENT").is_file()
 
 
 REGISTRY_HEADER = (
