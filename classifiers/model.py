@@ -1,0 +1,194 @@
+"""Scoring texts with a saved model: probabilities, labels, explanations, contestants.
+
+    model = load_model(current_model_dir(Path("models")), profiles=load_profiles(elections))
+    [result] = model.score(["Ayo coblos nomor 2! #BersamaBE"])
+    result.score, result.label, result.explanation, result.contestants, result.flags
+
+An explanation lists the terms (as written in the text) that pushed the score up (+) and down
+(-), in logit units of the linear model: the contributions of all terms plus the intercept add
+up to the model's decision value, which the calibrated sigmoid turns into `score`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classifiers.artifacts import current_model_dir, load_pipeline, verify_model_dir
+from classifiers.features import FastFeatures, ModelSettings, token_contributions
+from classifiers.normalize import NORMALIZER_VERSION, Normalized, Normalizer, data_fingerprint
+from classifiers.profiles import ContestantMasker, ElectionProfile, load_profiles
+from pipeline.errors import ModelError
+
+__all__ = [
+    "LABELS",
+    "LoadedModel",
+    "TextResult",
+    "current_model_dir",
+    "load_model",
+    "load_profiles",
+]
+
+log = logging.getLogger(__name__)
+
+LABELS: tuple[str, str] = ("not_partisan", "partisan")
+EXPLANATION_TERMS = 5
+SCORE_BATCH = 512
+
+
+@dataclass(frozen=True, slots=True)
+class TextResult:
+    """The verdict on one text."""
+
+    score: float
+    label: str  # "partisan" | "not_partisan"
+    explanation: tuple[tuple[str, float], ...]  # top terms for (+) then against (-)
+    contestants: tuple[str, ...]
+    flags: tuple[str, ...]
+
+
+def _top_terms(
+    surfaces: Sequence[str], contributions: np.ndarray, limit: int
+) -> tuple[tuple[str, float], ...]:
+    totals: dict[str, float] = {}
+    for surface, value in zip(surfaces, contributions.tolist(), strict=True):
+        totals[surface] = totals.get(surface, 0.0) + value
+    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+    positive = [(term, round(value, 4)) for term, value in ranked if value > 0][:limit]
+    negative = [(term, round(value, 4)) for term, value in reversed(ranked) if value < 0][:limit]
+    return tuple(positive + negative)
+
+
+class LoadedModel:
+    """A verified model plus the normaliser (with election profiles) that feeds it."""
+
+    def __init__(
+        self,
+        pipeline: Any,
+        card: dict[str, Any],
+        directory: Path,
+        profiles: Sequence[ElectionProfile] = (),
+    ) -> None:
+        self.pipeline = pipeline
+        self.card = card
+        self.directory = directory
+        self.version: str = str(card["version"])
+        self.threshold: float = float(card["threshold"])
+        self.settings = ModelSettings.from_dict(card.get("settings", {}))
+        self.profiles: tuple[ElectionProfile, ...] = tuple(profiles)
+        self.normalizer = Normalizer(
+            ContestantMasker(self.profiles),
+            do_stem=self.settings.stem,
+            drop_stopwords=self.settings.stopwords,
+        )
+        self.classifier = pipeline.named_steps["classifier"]
+        linear = self.classifier.calibrated_classifiers_[0].estimator
+        self.coef: np.ndarray = np.asarray(linear.coef_, dtype=np.float64).ravel()
+        self.intercept = float(np.asarray(linear.intercept_).ravel()[0])
+        self.features = FastFeatures(pipeline.named_steps["features"])
+        if self.coef.shape[0] != self.features.n_features:
+            raise ModelError(f"{directory}: classifier and features disagree in size")
+
+    def with_profiles(self, profiles: Sequence[ElectionProfile]) -> LoadedModel:
+        """The same model with other election profiles for masking."""
+        return LoadedModel(self.pipeline, self.card, self.directory, profiles)
+
+    def normalize(
+        self, texts: Sequence[object], days: Sequence[date | None] | None = None
+    ) -> list[Normalized]:
+        """Normalise texts as the model sees them."""
+        days = days if days is not None else [None] * len(texts)
+        return [self.normalizer.normalize(text, day) for text, day in zip(texts, days, strict=True)]
+
+    def decision_function(self, texts: Sequence[object]) -> np.ndarray:
+        """The linear model's decision values (logits before calibration)."""
+        matrix, _ = self.features.transform(self.normalize(texts))
+        return np.asarray(matrix @ self.coef + self.intercept, dtype=np.float64)
+
+    def explain_all(self, text: object) -> list[tuple[str, float]]:
+        """Every term's contribution (unrounded, unsorted by sign), for audits and tests."""
+        [normalized] = self.normalize([text])
+        _, occurrences = self.features.transform([normalized], explain=True)
+        assert occurrences is not None
+        values = token_contributions(occurrences, self.coef)
+        totals: dict[str, float] = {}
+        for surface, value in zip(normalized.surfaces, values.tolist(), strict=True):
+            totals[surface] = totals.get(surface, 0.0) + value
+        return sorted(totals.items(), key=lambda item: -abs(item[1]))
+
+    def score(
+        self,
+        texts: Sequence[object],
+        days: Sequence[date | None] | None = None,
+        explain: bool = True,
+    ) -> list[TextResult]:
+        """Score texts (any objects: non-strings and empty texts are flagged, not fatal)."""
+        results: list[TextResult] = []
+        for start in range(0, len(texts), SCORE_BATCH):
+            chunk_days = days[start : start + SCORE_BATCH] if days is not None else None
+            results.extend(
+                self._score_batch(texts[start : start + SCORE_BATCH], chunk_days, explain)
+            )
+        return results
+
+    def _score_batch(
+        self, texts: Sequence[object], days: Sequence[date | None] | None, explain: bool
+    ) -> list[TextResult]:
+        normalized = self.normalize(texts, days)
+        matrix, occurrences = self.features.transform(normalized, explain)
+        probabilities = self.classifier.predict_proba(matrix)[:, 1]
+        contributions = (
+            token_contributions(occurrences, self.coef) if occurrences is not None else None
+        )
+        row_has_features = np.diff(matrix.indptr) > 0
+        results = []
+        offset = 0
+        for index, item in enumerate(normalized):
+            n_tokens = len(item.tokens)
+            flags = item.flags
+            if not item.tokens:
+                results.append(TextResult(0.0, LABELS[0], (), item.contestants, flags))
+                continue
+            if not row_has_features[index]:
+                flags = (*flags, "unknown_vocabulary")
+            probability = float(probabilities[index])
+            explanation: tuple[tuple[str, float], ...] = ()
+            if contributions is not None:
+                explanation = _top_terms(
+                    item.surfaces, contributions[offset : offset + n_tokens], EXPLANATION_TERMS
+                )
+            offset += n_tokens
+            label = LABELS[1] if probability >= self.threshold else LABELS[0]
+            results.append(TextResult(probability, label, explanation, item.contestants, flags))
+        return results
+
+
+def load_model(directory: Path, profiles: Sequence[ElectionProfile] = ()) -> LoadedModel:
+    """Verify and load a model directory; `profiles` drive contestant masking.
+
+    Without profiles, contestant names reach the model unmasked, which it was not trained on:
+    pass the configured election profiles (see `pipeline.classify.load_scoring_model`).
+    """
+    card = verify_model_dir(directory)
+    normalizer = card.get("normalizer", {})
+    if normalizer.get("version") != NORMALIZER_VERSION:
+        raise ModelError(
+            f"{directory}: trained with normaliser version {normalizer.get('version')!r}, "
+            f"this Netra has {NORMALIZER_VERSION}; retrain with `netra train`"
+        )
+    if normalizer.get("data_sha256") != data_fingerprint():
+        log.warning(
+            "%s: slang/stopword data changed since this model was trained; scores may drift",
+            directory,
+        )
+    for key in ("version", "threshold"):
+        if key not in card:
+            raise ModelError(f"{directory}: card.json has no {key!r}")
+    pipeline = load_pipeline(directory)
+    return LoadedModel(pipeline, card, directory, profiles)

@@ -1,0 +1,482 @@
+"""Normalise Indonesian social-media text into the tokens the model sees.
+
+Order matters: URLs, mentions and hashtags are handled first, because Sastrawi's `stem()`
+strips `#`, `@` and emoji. Then contestant mentions become placeholders (see `profiles.py`),
+ballot numbers in context become `__ballot__`, and only then are single words lower-cased,
+de-elongated, mapped through the slang dictionary and stemmed. Stemming goes through a
+word-level cache around one module-level Sastrawi stemmer; the stemmer and its dictionary are
+never part of a saved model.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from classifiers.features import char_token
+from classifiers.profiles import ContestantMasker, Ref, resolve_ballot
+from pipeline.errors import ConfigError
+
+NORMALIZER_VERSION = 1
+DATA_DIR = Path(__file__).resolve().parent / "data"
+MAX_CHARS = 5000
+WORD_CACHE_SIZE = 1 << 18
+
+# -- data files -----------------------------------------------------------------------------
+
+_KEY = re.compile(r"^[a-z0-9]+$")
+_VALUE = re.compile(r"^[a-z0-9]+(?: [a-z0-9]+)*$")
+
+
+def load_slang(path: Path) -> dict[str, tuple[str, ...]]:
+    """Read a `slang<TAB>standard` file; a malformed or conflicting line raises ConfigError."""
+    mapping: dict[str, tuple[str, ...]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("\t")
+        if not sep or not _KEY.match(key) or not _VALUE.match(value):
+            raise ConfigError(f"{path}:{number}: expected 'slang<TAB>standard words' in lowercase")
+        words = tuple(value.split(" "))
+        if key in mapping and mapping[key] != words:
+            raise ConfigError(f"{path}:{number}: {key!r} is already mapped to {mapping[key]!r}")
+        mapping[key] = words
+    return mapping
+
+
+def load_wordlist(path: Path) -> frozenset[str]:
+    """One lowercase word per line; `#` starts a comment line."""
+    words = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        word = line.strip()
+        if word and not word.startswith("#"):
+            words.add(word.lower())
+    return frozenset(words)
+
+
+@functools.cache
+def slang() -> dict[str, tuple[str, ...]]:
+    """The bundled slang/alay dictionary."""
+    return load_slang(DATA_DIR / "slang.tsv")
+
+
+@functools.cache
+def stopwords() -> frozenset[str]:
+    """The bundled stopword list (negation is deliberately absent from it)."""
+    return load_wordlist(DATA_DIR / "stopwords.txt")
+
+
+@functools.cache
+def root_words() -> frozenset[str]:
+    """Sastrawi's root-word dictionary."""
+    from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
+
+    return frozenset(w.strip() for w in StemmerFactory().get_words_from_file() if w.strip())
+
+
+@functools.cache
+def known_words() -> frozenset[str]:
+    """Every word the normaliser recognises as Indonesian (roots, slang, extras, stopwords)."""
+    standard = {word for words in slang().values() for word in words}
+    extra = load_wordlist(DATA_DIR / "words.txt")
+    return frozenset(root_words() | set(slang()) | standard | extra | stopwords())
+
+
+def data_fingerprint() -> str:
+    """SHA-256 over the bundled data files, recorded in every model card."""
+    digest = hashlib.sha256()
+    for name in ("slang.tsv", "stopwords.txt", "words.txt"):
+        digest.update(name.encode())
+        digest.update((DATA_DIR / name).read_bytes())
+    return digest.hexdigest()
+
+
+# -- stemming -------------------------------------------------------------------------------
+
+
+@functools.cache
+def _stemmer() -> object:
+    # One stemmer per process; building it reads ~30k dictionary words.
+    from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
+
+    return StemmerFactory().create_stemmer()
+
+
+@functools.lru_cache(maxsize=WORD_CACHE_SIZE)
+def stem(word: str) -> str:
+    """Sastrawi stem of one lowercase word, cached."""
+    if len(word) <= 3 or not word.isalpha() or not word.isascii():
+        return word
+    return _stemmer().stem(word)  # type: ignore[attr-defined,no-any-return]
+
+
+# -- word level -----------------------------------------------------------------------------
+
+_LAUGH = re.compile(
+    r"^(?:a?w?k+w+k+[wk]*|(?:wk)+w?|(?:ha){2,}h?|(?:he){2,}h?|(?:hi){2,}h?|(?:xi){2,}|awok(?:awok)+)$"
+)
+_TRIPLE = re.compile(r"(.)\1{2,}")
+_DOUBLE = re.compile(r"(.)\1+")
+# Colloquial Jakarta/Javanese verb forms: ng-/nge-/ny- prefixes and the -in suffix.
+_PREFIX_GUESSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("nge", ("",)),
+    ("ng", ("k", "")),
+    ("ny", ("s", "c")),
+)
+
+
+def _squeeze(word: str, known: frozenset[str]) -> str:
+    if word in known:
+        return word
+    two = _TRIPLE.sub(r"\1\1", word)
+    if two in known:
+        return two
+    one = _DOUBLE.sub(r"\1", two)
+    if one in known or two != word:
+        return one
+    return word
+
+
+def _colloquial(word: str, roots: frozenset[str]) -> str:
+    if word in roots:
+        return word
+    base = word
+    if base.endswith("in") and len(base) > 5 and base[:-2] in roots:
+        return base[:-2]
+    for prefix, replacements in _PREFIX_GUESSES:
+        if base.startswith(prefix) and len(base) > len(prefix) + 3:
+            for replacement in replacements:
+                candidate = replacement + base[len(prefix) :]
+                if candidate.endswith("in") and candidate[:-2] in roots:
+                    return candidate[:-2]
+                if candidate in roots:
+                    return candidate
+    return word
+
+
+@functools.lru_cache(maxsize=WORD_CACHE_SIZE)
+def normalize_word(
+    word: str, do_stem: bool = True, drop_stopwords: bool = True
+) -> tuple[tuple[str, str], ...]:
+    """One lowercase word -> (token, stem) pairs: laughter, elongation, slang, then stemming.
+
+    The token feeds the character n-grams; the stem feeds the word n-grams and is "" for a
+    stopword (dropped from the word stream only).
+    """
+    if _LAUGH.match(word):
+        return (("haha", "haha"),)
+    word = _squeeze(word, known_words())
+    mapped = slang().get(word)
+    words = mapped if mapped is not None else (_colloquial(word, root_words()),)
+    stop = stopwords()
+    return tuple(
+        (item, "" if drop_stopwords and item in stop else (stem(item) if do_stem else item))
+        for item in words
+    )
+
+
+# -- hashtags -------------------------------------------------------------------------------
+
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+MAX_SEGMENT = 20
+
+
+def segment(run: str, vocabulary: frozenset[str]) -> list[str]:
+    """Split a run-together lowercase string into known words (fewest words, fewest unknowns)."""
+    n = len(run)
+    # best[i] = (unknown characters, pieces) for run[:i]
+    best: list[tuple[int, int]] = [(0, 0)] + [(n + 1, n + 1)] * n
+    back = [0] * (n + 1)
+    for end in range(1, n + 1):
+        for start in range(max(0, end - MAX_SEGMENT), end):
+            piece = run[start:end]
+            known = len(piece) > 1 and piece in vocabulary
+            if not known and end - start > 1:
+                continue
+            unknown, pieces = best[start]
+            cost = (unknown + (0 if known else 1), pieces + 1)
+            if cost < best[end]:
+                best[end] = cost
+                back[end] = start
+    pieces: list[str] = []
+    end = n
+    while end > 0:
+        start = back[end]
+        pieces.append(run[start:end])
+        end = start
+    pieces.reverse()
+    # Glue unknown single letters back together: "xyz" stays one token, not "x y z".
+    glued: list[str] = []
+    for piece in pieces:
+        if (
+            glued
+            and len(piece) == 1
+            and piece not in vocabulary
+            and (len(glued[-1]) == 1 or glued[-1] not in vocabulary)
+        ):
+            glued[-1] += piece
+        else:
+            glued.append(piece)
+    return glued
+
+
+class HashtagSplitter:
+    """CamelCase first (`#PrabowoGibran2024`), dictionary segmentation for run-together tags."""
+
+    def __init__(self, extra_vocabulary: frozenset[str] = frozenset()) -> None:
+        self.vocabulary = known_words() | extra_vocabulary
+        self._cache: dict[str, tuple[str, ...]] = {}
+
+    def split(self, tag: str) -> tuple[str, ...]:
+        """Words of a hashtag (without `#`); case is kept where the tag had CamelCase."""
+        cached = self._cache.get(tag)
+        if cached is not None:
+            return cached
+        words: list[str] = []
+        for chunk in tag.replace("_", " ").split():
+            for part in _CAMEL.findall(chunk):
+                lower = part.lower()
+                if part.isdigit() or lower in self.vocabulary or len(part) <= 3:
+                    words.append(part)
+                else:
+                    words.extend(segment(lower, self.vocabulary))
+        result = tuple(words)
+        if len(self._cache) > WORD_CACHE_SIZE:
+            self._cache.clear()
+        self._cache[tag] = result
+        return result
+
+
+# -- text level -----------------------------------------------------------------------------
+
+_EMOJI_RANGES = (
+    "\U0001f000-\U0001f3fa\U0001f400-\U0001faff\u2600-\u27bf\u2300-\u23ff\u2b00-\u2bff"
+    "\u3030\u303d\u3297\u3299"
+)
+_MODIFIERS = re.compile("[\ufe0e\ufe0f\u200d\u20e3\U0001f3fb-\U0001f3ff]")
+_TOKEN = re.compile(
+    r"(?P<url>(?:https?://|www\.)\S+)"
+    r"|(?P<email>[\w.+-]+@[\w-]+\.[\w.-]+)"
+    r"|(?P<mention>@\w+)"
+    r"|(?P<hashtag>#\w+)"
+    r"|(?P<redup>[^\W\d_]{2,}2(?![\d]))"
+    r"|(?P<word>[^\W\d_]+(?:['’`][^\W\d_]+)*)"
+    r"|(?P<number>\d+(?:[.,:/]\d+)*)"
+    r"|(?P<smile>[:;=][-']?[)D]|\^_*\^)"
+    r"|(?P<frown>[:;=][-']?\()"
+    rf"|(?P<emoji>[{_EMOJI_RANGES}])"
+)
+NUMBER_WORDS: dict[str, int] = {
+    "satu": 1, "dua": 2, "tiga": 3, "empat": 4, "lima": 5, "enam": 6, "tujuh": 7,
+    "siji": 1, "loro": 2, "telu": 3, "papat": 4, "hiji": 1, "tilu": 3, "opat": 4,
+}  # fmt: skip
+# Words after which a number is a ballot number ("no 2", "paslon 02", "coblos nomor tiga").
+BALLOT_CONTEXT = frozenset(
+    {
+        "no", "nomor", "nomer", "nmr", "nr", "urut", "paslon", "pasangan", "capres", "cawapres",
+        "cagub", "cawagub", "cabup", "cawabup", "cawalkot", "calon", "kandidat", "coblos",
+        "nyoblos", "mencoblos", "pilih", "milih", "memilih", "salam", "angka", "kubu", "pendukung",
+        "paslonnya", "nomernya", "nomornya", "jagoan",
+    }
+)  # fmt: skip
+# ...and words before which a number is one ("2 jari", "salam tiga jari").
+BALLOT_AFTER = frozenset({"jari"})
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """What the model sees of one text, and what the reviewer is told about it."""
+
+    tokens: tuple[str, ...]  # normalised, unstemmed: the character n-gram stream
+    stems: tuple[str, ...]  # per token: its stem, or "" for a stopword: the word n-gram stream
+    surfaces: tuple[str, ...]  # per token: the text span it came from (lower-cased)
+    contestants: tuple[str, ...]
+    flags: tuple[str, ...]
+
+    @property
+    def word_text(self) -> str:
+        """Stems joined by spaces: input of the word vectorizer."""
+        return " ".join(stem for stem in self.stems if stem)
+
+    @property
+    def char_text(self) -> str:
+        """Word tokens joined by spaces: input of the character vectorizer."""
+        return " ".join(token for token in self.tokens if char_token(token))
+
+    @property
+    def columns(self) -> tuple[str, str]:
+        """The two columns the scikit-learn pipeline takes."""
+        return (self.word_text, self.char_text)
+
+
+def _number_token(surface: str) -> str:
+    if "/" in surface:
+        return "__date__"
+    if ":" in surface:
+        return "__time__"
+    if "." in surface or "," in surface or len(surface) > 4:
+        return "__num__"
+    if len(surface) == 4:
+        return "__year__" if surface[:2] in ("19", "20") else "__num__"
+    if len(surface) == 3:
+        return "__num__"
+    return surface.lstrip("0") or "0"
+
+
+class Normalizer:
+    """Text -> model tokens, with contestant masking from the given election profiles."""
+
+    def __init__(
+        self,
+        masker: ContestantMasker | None = None,
+        *,
+        do_stem: bool = True,
+        drop_stopwords: bool = True,
+    ) -> None:
+        self.masker = masker or ContestantMasker(())
+        self.do_stem = do_stem
+        self.drop_stopwords = drop_stopwords
+        self.hashtags = HashtagSplitter(self.masker.vocabulary)
+
+    def _lex(self, text: str) -> tuple[list[str], list[str], list[frozenset[Ref] | None]]:
+        """Raw tokens and kinds; campaign hashtags become placeholders with their refs."""
+        tokens: list[str] = []
+        kinds: list[str] = []
+        tag_refs: list[frozenset[Ref] | None] = []
+        for match in _TOKEN.finditer(text):
+            kind = match.lastgroup or ""
+            surface = match.group()
+            if kind == "word":
+                tokens.append(surface)
+                kinds.append("word")
+            elif kind == "number":
+                tokens.append(surface)
+                kinds.append("number")
+            elif kind == "redup":
+                base = surface[:-1]
+                tokens.append(base)
+                kinds.append("word")
+                if base.lower() in BALLOT_CONTEXT:
+                    tokens.append("2")
+                    kinds.append("number")
+                else:
+                    tokens.append(base)
+                    kinds.append("word")
+            elif kind == "hashtag":
+                tag = surface[1:]
+                tokens.append(surface)
+                kinds.append("tag")
+                refs = self.masker.hashtag(tag)
+                if refs is not None:
+                    tokens.append(surface)
+                    kinds.append("camptag")
+                    tag_refs.append(refs)
+                    continue
+                for part in self.hashtags.split(tag):
+                    tokens.append(part)
+                    kinds.append("number" if part.isdigit() else "word")
+            elif kind in ("url", "email", "mention"):
+                tokens.append(surface)
+                kinds.append(kind)
+            elif kind == "emoji":
+                tokens.append(surface)
+                kinds.append("emoji")
+            elif kind == "smile":
+                tokens.append("🙂")
+                kinds.append("emoji")
+            elif kind == "frown":
+                tokens.append("🙁")
+                kinds.append("emoji")
+        return tokens, kinds, tag_refs
+
+    def normalize(self, text: object, day: date | None = None) -> Normalized:
+        """Normalise one text; `day` (the post's date) helps resolve ballot numbers."""
+        if not isinstance(text, str):
+            return Normalized((), (), (), (), ("non_text",))
+        flags: list[str] = []
+        if len(text) > MAX_CHARS:
+            text = text[:MAX_CHARS]
+            flags.append("truncated")
+        if not text.isascii():
+            text = _MODIFIERS.sub("", unicodedata.normalize("NFKC", text))
+        raw, kinds, tag_refs = self._lex(text)
+        if not raw:
+            flags.append("empty_text")
+            return Normalized((), (), (), (), tuple(flags))
+        masked = self.masker.mask(raw, kinds)
+        refs = list(masked.refs)
+        tag_iter = iter(tag_refs)
+        for kind in masked.kinds:
+            if kind == "camptag":
+                refs.extend(sorted(next(tag_iter), key=lambda r: (r.profile_id, r.contestant_id)))
+        tokens: list[str] = []
+        stems: list[str] = []
+        surfaces: list[str] = []
+        ballots: list[int] = []
+
+        def add(token: str, surface: str, stem_form: str | None = None) -> None:
+            tokens.append(token)
+            stems.append(token if stem_form is None else stem_form)
+            surfaces.append(surface)
+
+        lowered = [t.lower() for t in masked.tokens]
+        for index, (token, surface, kind) in enumerate(
+            zip(masked.tokens, masked.surfaces, masked.kinds, strict=True)
+        ):
+            low = lowered[index]
+            if kind == "placeholder":
+                add(token, surface.lower())
+                continue
+            if kind in ("word", "number"):
+                value = (
+                    NUMBER_WORDS.get(low)
+                    if kind == "word"
+                    else (int(low) if low.isdigit() and len(low) <= 2 else None)
+                )
+                if (
+                    value is not None
+                    and 1 <= value <= 9
+                    and self._ballot_context(lowered, index, low)
+                ):
+                    add("__ballot__", surface.lower())
+                    ballots.append(value)
+                    continue
+            if kind == "word":
+                for item, stem_form in normalize_word(low, self.do_stem, self.drop_stopwords):
+                    add(item, low, stem_form)
+            elif kind == "number":
+                add(_number_token(low), low)
+            elif kind == "tag":
+                # A generic "has a hashtag" marker taught the model the seed writers' habits;
+                # the tag's words (and campaign tags) carry the meaning.
+                continue
+            elif kind == "camptag":
+                add("__camptag__", low)
+            elif kind in ("url", "email", "mention"):
+                add(f"__{kind}__", "@user" if kind == "mention" else kind)
+            else:  # emoji and punctuation stand for themselves
+                add(token, token)
+        for number in ballots:
+            refs.extend(resolve_ballot(number, self.masker, refs, day))
+        names: list[str] = []
+        for ref in refs:
+            for name in ref.names:
+                if name not in names:
+                    names.append(name)
+        if not tokens:
+            flags.append("empty_text")
+        return Normalized(tuple(tokens), tuple(stems), tuple(surfaces), tuple(names), tuple(flags))
+
+    @staticmethod
+    def _ballot_context(lowered: Sequence[str], index: int, low: str) -> bool:
+        if low.isdigit() and len(low) == 2 and low.startswith("0"):
+            return True  # "01", "02": how every campaign writes its number
+        before = lowered[index - 1] if index > 0 else ""
+        after = lowered[index + 1] if index + 1 < len(lowered) else ""
+        return before in BALLOT_CONTEXT or after in BALLOT_AFTER

@@ -1,0 +1,712 @@
+"""`netra train`, `netra classify`, `netra evaluate` and the scoring stage of `netra run`.
+
+Training reads the seed corpus (`classifiers/corpus/*.csv`), chooses nothing by hand: the
+design was fixed by cross-validation, the threshold comes from leave-one-contest-out
+out-of-fold scores, and the fixed seed makes the same data give the same model card.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import platform
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+import classifiers
+from classifiers.artifacts import (
+    FORMAT_VERSION,
+    check_version_name,
+    current_model_dir,
+    set_current_model,
+    write_model_dir,
+)
+from classifiers.corpus import Corpus, diversity, load_corpus
+from classifiers.features import ModelSettings
+from classifiers.model import LoadedModel, TextResult, load_model
+from classifiers.normalize import NORMALIZER_VERSION, Normalizer, data_fingerprint
+from classifiers.profiles import ContestantMasker, ElectionProfile, load_profiles
+from classifiers.training import (
+    HELD_OUT_CONTESTS,
+    binary_metrics,
+    choose_threshold,
+    columns,
+    contest_folds,
+    cross_validated_scores,
+    fit,
+)
+from pipeline.config import Config
+from pipeline.errors import InputFileError, UsageError
+from pipeline.progress import Progress
+from pipeline.records import Score, parse_datetime
+from pipeline.store import Store
+
+log = logging.getLogger(__name__)
+
+CORPUS_DIR = Path(classifiers.__file__).resolve().parent / "corpus"
+# Seed texts are cleaner than real posts, so the threshold aims this much above the target
+# precision on out-of-fold seed scores to keep the real-world precision at the target.
+SEED_PRECISION_MARGIN = 0.05
+OUTPUT_COLUMNS: tuple[str, ...] = ("score", "label", "contestants", "explanation", "flags")
+CHUNK = 1000
+LIBRARIES: tuple[str, ...] = ("scikit-learn", "numpy", "scipy", "skops", "PySastrawi")
+
+
+# -- loading --------------------------------------------------------------------------------
+
+
+def resolve_model_dir(config: Config, model_dir: Path | None = None) -> Path:
+    """An explicit directory, else `classifier.model_version`, else `models/CURRENT`."""
+    if model_dir is not None:
+        return model_dir
+    if config.classifier.model_version:
+        return config.paths.models_dir / check_version_name(config.classifier.model_version)
+    return current_model_dir(config.paths.models_dir)
+
+
+def election_profiles(
+    config: Config, elections: Sequence[str] | None = None
+) -> list[ElectionProfile]:
+    """The named profiles, else `classifier.elections`, else every profile."""
+    names = list(elections or config.classifier.elections or ())
+    return load_profiles(config.paths.elections_dir, names or None)
+
+
+def load_scoring_model(
+    config: Config, model_dir: Path | None = None, elections: Sequence[str] | None = None
+) -> LoadedModel:
+    """Load and verify the model with the configured election profiles for masking."""
+    return load_model(resolve_model_dir(config, model_dir), election_profiles(config, elections))
+
+
+# -- training -------------------------------------------------------------------------------
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def _profiles_fingerprint(profiles: Sequence[ElectionProfile]) -> str:
+    digest = hashlib.sha256()
+    for profile in profiles:
+        if profile.source is not None:
+            digest.update(profile.id.encode() + b"\0" + profile.source.read_bytes())
+    return digest.hexdigest()
+
+
+def _scores_fingerprint(scores: np.ndarray) -> str:
+    """Hash of scores rounded to 6 decimals: the same data must give the same hash."""
+    rounded = ";".join(f"{value:.6f}" for value in scores.tolist())
+    return hashlib.sha256(rounded.encode()).hexdigest()
+
+
+def _breakdown(
+    labels: Sequence[int], scores: np.ndarray, groups: Sequence[str], threshold: float
+) -> dict[str, Any]:
+    y = np.asarray(labels)
+    keys = np.asarray(groups, dtype=object)
+    return {
+        str(group): binary_metrics(y[keys == group], scores[keys == group], threshold)
+        for group in sorted(set(groups))
+    }
+
+
+def _read_labelled(
+    path: Path, text_column: str, label_column: str
+) -> tuple[list[Any], list[int], list[dict[str, Any]]]:
+    texts: list[Any] = []
+    labels: list[int] = []
+    rows: list[dict[str, Any]] = []
+    for line, row in iter_records(str(path), text_column):
+        if label_column not in row:
+            raise InputFileError(
+                str(path), line, f"no {label_column!r} column; found {sorted(row)}"
+            )
+        labels.append(parse_label(row[label_column], str(path), line))
+        texts.append(row.get(text_column))
+        rows.append(row)
+    return texts, labels, rows
+
+
+def train_model(
+    config: Config,
+    output_dir: Path | None = None,
+    *,
+    corpus_dir: Path | None = None,
+    dev_path: Path | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Train on the seed corpus and write a model directory; returns it.
+
+    Without `output_dir` the model goes to `models/<version>/` and becomes current.
+    `dev_path` (a labelled CSV/JSONL, never trained on) adds held-out figures to the card.
+    """
+    progress = progress or Progress()
+    corpus = load_corpus(corpus_dir or CORPUS_DIR)
+    profiles = load_profiles(config.paths.elections_dir)
+    settings = ModelSettings(seed=config.retrain.seed)
+    target = min(0.99, config.retrain.target_precision + SEED_PRECISION_MARGIN)
+    log.info("training on %d seed texts, %d election profiles", len(corpus), len(profiles))
+    normalizer = Normalizer(
+        ContestantMasker(profiles), do_stem=settings.stem, drop_stopwords=settings.stopwords
+    )
+    progress.start("normalise", len(corpus))
+    normalized = [normalizer.normalize(text) for text in corpus.texts]
+    progress.advance(len(corpus))
+    progress.finish()
+    data = columns(normalized)
+    folds = contest_folds(corpus.contest, corpus.texts)
+    progress.start("cross-validate", len(HELD_OUT_CONTESTS))
+    oof = cross_validated_scores(data, corpus.labels, folds, settings)
+    progress.advance(len(HELD_OUT_CONTESTS))
+    progress.finish()
+    choice = choose_threshold(corpus.labels, oof, target)
+    threshold = float(choice["threshold"])
+    model = fit(data, corpus.labels, settings)
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            {
+                "data": corpus.sha256,
+                "settings": settings.to_dict(),
+                "normalizer": [NORMALIZER_VERSION, data_fingerprint()],
+                "profiles": _profiles_fingerprint(profiles),
+                "format": FORMAT_VERSION,
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    model_version = f"partisan-v{FORMAT_VERSION}-{fingerprint[:10]}"
+    training_scores = model.predict_proba(data)[:, 1]
+    card: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "version": model_version,
+        "task": "partisan electoral content in Indonesian social-media text (binary)",
+        "label_set": ["not_partisan", "partisan"],
+        "positive_label": "partisan",
+        "threshold": threshold,
+        "threshold_choice": choice,
+        "settings": settings.to_dict(),
+        "normalizer": {"version": NORMALIZER_VERSION, "data_sha256": data_fingerprint()},
+        "profiles": {
+            "ids": [profile.id for profile in profiles],
+            "sha256": _profiles_fingerprint(profiles),
+        },
+        "data": {
+            "sha256": corpus.sha256,
+            "file_sha256": corpus.file_hashes,
+            **corpus.summary(),
+        },
+        "diversity": diversity(corpus.texts),
+        "features": {
+            "word": len(model.named_steps["features"].named_transformers_["word"].vocabulary_),
+            "char": len(model.named_steps["features"].named_transformers_["char"].vocabulary_),
+        },
+        "libraries": _library_versions(),
+        "metrics": {
+            "cross_validation": {
+                "scheme": "leave one contest out (" + ", ".join(HELD_OUT_CONTESTS) + ")",
+                "overall": binary_metrics(corpus.labels, oof, threshold),
+                "by_contest": _breakdown(corpus.labels, oof, corpus.contest, threshold),
+                "by_category": _breakdown(corpus.labels, oof, corpus.category, threshold),
+            },
+            "training": binary_metrics(corpus.labels, training_scores, threshold),
+        },
+        "training_scores_sha256": _scores_fingerprint(training_scores),
+    }
+    directory = output_dir or config.paths.models_dir / model_version
+    if dev_path is not None:
+        loaded = LoadedModel(model, card, directory, load_profiles(config.paths.elections_dir))
+        card["metrics"]["held_out"] = {"file": dev_path.name, **evaluate_texts(loaded, dev_path)}
+    write_model_dir(directory, model, card, render_card(card))
+    if output_dir is None:
+        set_current_model(config.paths.models_dir, model_version)
+    log.info("model %s written to %s", model_version, directory)
+    return directory
+
+
+def _metric_row(name: str, metrics: dict[str, Any]) -> str:
+    def show(value: Any) -> str:
+        return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    return (
+        f"| {name} | {metrics['n']} | {metrics['positives']} | {show(metrics['pr_auc'])} | "
+        f"{show(metrics['roc_auc'])} | {show(metrics['precision'])} | {show(metrics['recall'])} | "
+        f"{show(metrics['f1'])} |"
+    )
+
+
+def render_card(card: dict[str, Any]) -> str:
+    """The human-readable model card (card.md)."""
+    metrics = card["metrics"]
+    header = "| set | n | partisan | PR-AUC | ROC-AUC | precision | recall | F1 |\n|---|---|---|---|---|---|---|---|"
+    rows = [_metric_row("training (resubstitution)", metrics["training"])]
+    rows.append(_metric_row("cross-validation, all", metrics["cross_validation"]["overall"]))
+    for name, item in metrics["cross_validation"]["by_contest"].items():
+        rows.append(_metric_row(f"cross-validation, {name}", item))
+    held = metrics.get("held_out")
+    held_rows = []
+    if held:
+        held_rows.append(_metric_row(f"held-out {held['file']}", held["overall"]))
+        for name, item in held.get("by_source", {}).items():
+            held_rows.append(_metric_row(f"held-out source {name}", item))
+    data = card["data"]
+    div = card["diversity"]
+    choice = card["threshold_choice"]
+    cm = held["overall"]["confusion_matrix"] if held else None
+    lines = [
+        f"# Model card: {card['version']}",
+        "",
+        f"Task: {card['task']}. Labels: `{card['label_set'][0]}` / `{card['label_set'][1]}`.",
+        "Intended use: ranking posts for a human reviewer (Bawaslu / BKN neutrality checks). "
+        "Every flag is a suggestion with its explanation; a person decides (UU PDP Pasal 10).",
+        "",
+        "## Model",
+        "",
+        "scikit-learn Pipeline: ColumnTransformer(word 1–"
+        f"{card['settings']['word_ngram_max']}-gram TF-IDF on Sastrawi stems without stopwords, "
+        f"char_wb {card['settings']['char_ngram_min']}–{card['settings']['char_ngram_max']}-gram "
+        "TF-IDF on normalised tokens) → LogisticRegression "
+        f"(C={card['settings']['C']}, class_weight={card['settings']['class_weight']}) in "
+        f"CalibratedClassifierCV (sigmoid, {card['settings']['calibration_folds']} folds). "
+        f"Features: {card['features']['word']} word, {card['features']['char']} char. "
+        f"Seed {card['settings']['seed']}.",
+        "",
+        f"Contestant mentions are masked with the election profiles {', '.join(card['profiles']['ids'])}.",
+        "",
+        f"**Threshold {card['threshold']}** — {choice['rule']} (target {choice['target_precision']}: "
+        f"out-of-fold precision {choice['oof_precision']}, recall {choice['oof_recall']}).",
+        "",
+        "## Metrics",
+        "",
+        header,
+        *rows,
+        *held_rows,
+        "",
+    ]
+    if cm:
+        lines += [
+            f"Held-out confusion matrix at the threshold: TP {cm['tp']}, FP {cm['fp']}, "
+            f"FN {cm['fn']}, TN {cm['tn']}.",
+            "",
+        ]
+    lines += [
+        "## Training data",
+        "",
+        f"Seed corpus `classifiers/corpus/` (written by hand for this project, invented, no real "
+        f"posts): {data['rows']} texts, {data['partisan']} partisan, {data['not_partisan']} not. "
+        f"SHA-256 `{data['sha256']}`.",
+        "",
+        "Diversity: "
+        f"{div['words']} words; distinct 1/2/3-grams {div['distinct_1grams']} / "
+        f"{div['distinct_2grams']} / {div['distinct_3grams']} (distinct-n ratios "
+        f"{div['distinct_1_ratio']} / {div['distinct_2_ratio']} / {div['distinct_3_ratio']}); "
+        f"near-duplicate rate {div['near_duplicate_rate']} (word 3-gram Jaccard ≥ "
+        f"{div['near_duplicate_threshold_jaccard_3gram']}), exact duplicates "
+        f"{div['exact_duplicate_texts']}.",
+        "",
+        "| contest | rows | partisan |",
+        "|---|---|---|",
+        *[f"| {k} | {v['rows']} | {v['partisan']} |" for k, v in data["by_contest"].items()],
+        "",
+        "| platform | rows | partisan |",
+        "|---|---|---|",
+        *[f"| {k} | {v['rows']} | {v['partisan']} |" for k, v in data["by_platform"].items()],
+        "",
+        "| register | rows | partisan |",
+        "|---|---|---|",
+        *[f"| {k} | {v['rows']} | {v['partisan']} |" for k, v in data["by_register"].items()],
+        "",
+        "## Reproduce",
+        "",
+        "`netra train` rebuilds this model from the same corpus and profiles; the fixed seed gives "
+        f"the same metrics and training-score hash `{card['training_scores_sha256'][:16]}…`.",
+        "",
+        "Libraries: " + ", ".join(f"{k} {v}" for k, v in card["libraries"].items()) + ".",
+        "",
+        "## Limits",
+        "",
+        "Trained on invented seed texts; real posts are messier. Sarcasm, images, video and "
+        "likes are invisible to it. A ballot number or slogan of a contest without a profile is "
+        "not recognised. Scores rank posts for review; they are not findings.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# -- reading and writing files ------------------------------------------------------------
+
+
+def parse_label(value: Any, path: str, line: int) -> int:
+    """1/0, true/false, partisan/not_partisan -> 1/0."""
+    text = str(value).strip().lower()
+    if text in ("1", "1.0", "true", "partisan", "yes"):
+        return 1
+    if text in ("0", "0.0", "false", "not_partisan", "no"):
+        return 0
+    raise InputFileError(path, line, f"label must be 1/0 or partisan/not_partisan, got {value!r}")
+
+
+def _open_input(path: str) -> TextIO:
+    if path == "-":
+        # Not wrapped in a new TextIOWrapper: collecting that wrapper would close stdin.
+        return sys.stdin
+    try:
+        return open(path, encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InputFileError(path, None, f"cannot open: {exc.strerror or exc}") from exc
+
+
+def _is_jsonl(path: str, first_line: str) -> bool:
+    if path.endswith((".jsonl", ".json", ".ndjson")):
+        return True
+    if path.endswith(".csv"):
+        return False
+    return first_line.lstrip().startswith("{")
+
+
+def open_records(path: str, text_column: str) -> tuple[bool, Iterator[tuple[int, dict[str, Any]]]]:
+    """(is JSONL, iterator of (line, record)) for a CSV or JSONL file (`-` = stdin).
+
+    The format comes from the extension, else from the first line. A missing text column is a
+    UsageError naming the columns found, raised before the first record is returned.
+    """
+    stream = _open_input(path)
+    name = "<stdin>" if path == "-" else path
+    try:
+        first = stream.readline()
+    except UnicodeDecodeError as exc:
+        stream.close()
+        raise InputFileError(name, 1, "not UTF-8 text") from exc
+    jsonl = _is_jsonl(path, first)
+    return jsonl, _records(stream, name, first, jsonl, text_column, close=path != "-")
+
+
+def iter_records(path: str, text_column: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, record) from CSV or JSONL (`-` = stdin)."""
+    return open_records(path, text_column)[1]
+
+
+def _records(
+    stream: TextIO, name: str, first: str, jsonl: bool, text_column: str, close: bool
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        if jsonl:
+            checked = False
+            for number, line in enumerate(_chain([first], stream), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputFileError(name, number, f"invalid JSON: {exc.msg}") from exc
+                if not isinstance(record, dict):
+                    raise InputFileError(name, number, "expected a JSON object per line")
+                if not checked:
+                    if text_column not in record:
+                        raise UsageError(
+                            f"{name}: no text column {text_column!r}; found columns: "
+                            f"{', '.join(record) or 'none'}"
+                        )
+                    checked = True
+                yield number, record
+            return
+        reader = csv.DictReader(_chain([first], stream))
+        fields = reader.fieldnames or []
+        if text_column not in fields:
+            raise UsageError(
+                f"{name}: no text column {text_column!r}; found columns: "
+                f"{', '.join(fields) or 'none'}"
+            )
+        for row in reader:
+            yield reader.line_num, {key: value for key, value in row.items() if key is not None}
+    except csv.Error as exc:
+        raise InputFileError(name, None, f"malformed CSV: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputFileError(name, None, "not UTF-8 text") from exc
+    finally:
+        if close:
+            stream.close()
+
+
+def _chain(first: list[str], rest: TextIO) -> Iterator[str]:
+    yield from first
+    yield from rest
+
+
+def _day(record: dict[str, Any]) -> date | None:
+    value = record.get("created_at")
+    if not value:
+        return None
+    try:
+        return parse_datetime(str(value)).date()
+    except ValueError:
+        return None
+
+
+@dataclass
+class ClassifyReport:
+    """What `netra classify` did."""
+
+    rows: int = 0
+    partisan: int = 0
+    flagged: dict[str, int] = field(default_factory=dict)
+    model_version: str = ""
+    threshold: float = 0.0
+
+
+def _explanation_text(result: TextResult) -> str:
+    return "; ".join(f"{term} {weight:+.3f}" for term, weight in result.explanation)
+
+
+class _Writer:
+    """Writes records as CSV (input columns + result columns) or JSONL."""
+
+    def __init__(self, stream: TextIO, jsonl: bool) -> None:
+        self.stream, self.jsonl = stream, jsonl
+        self.csv: csv.DictWriter[str] | None = None
+
+    def write(self, record: dict[str, Any], result: TextResult) -> None:
+        if self.jsonl:
+            out = {
+                **record,
+                "score": round(result.score, 6),
+                "label": result.label,
+                "contestants": list(result.contestants),
+                "explanation": [[term, weight] for term, weight in result.explanation],
+                "flags": list(result.flags),
+            }
+            self.stream.write(json.dumps(out, ensure_ascii=False) + "\n")
+            return
+        if self.csv is None:
+            fields = [*record, *(c for c in OUTPUT_COLUMNS if c not in record)]
+            self.csv = csv.DictWriter(self.stream, fieldnames=fields, extrasaction="ignore")
+            self.csv.writeheader()
+        self.csv.writerow(
+            {
+                **record,
+                "score": f"{result.score:.6f}",
+                "label": result.label,
+                "contestants": "; ".join(result.contestants),
+                "explanation": _explanation_text(result),
+                "flags": "; ".join(result.flags),
+            }
+        )
+
+
+def classify_file(
+    input: str,
+    output: str | None = None,
+    text_column: str = "text",
+    model_dir: Path | None = None,
+    elections: Sequence[str] | None = None,
+    *,
+    config: Config | None = None,
+    model: LoadedModel | None = None,
+    progress: Progress | None = None,
+) -> ClassifyReport:
+    """Score every row of a CSV/JSONL file (`-` = stdin), streaming in chunks."""
+    config = config or Config()
+    progress = progress or Progress()
+    model = model or load_scoring_model(config, model_dir, elections)
+    report = ClassifyReport(model_version=model.version, threshold=model.threshold)
+    jsonl_in, records = open_records(input, text_column)
+    first = next(records, None)  # raises on a missing text column before any output is made
+    if output and output != "-":
+        jsonl_out = output.endswith((".jsonl", ".json", ".ndjson"))
+    else:
+        jsonl_out = jsonl_in
+    to_file = bool(output) and output != "-"
+    target: TextIO = (
+        open(output, "w", encoding="utf-8", newline="")  # type: ignore[arg-type]  # noqa: SIM115
+        if to_file
+        else sys.stdout
+    )
+    writer = _Writer(target, jsonl_out)
+    progress.start("classify")
+    try:
+        chunk: list[dict[str, Any]] = []
+        for _line, record in _prepend([first] if first else [], records):
+            chunk.append(record)
+            if len(chunk) >= CHUNK:
+                _score_chunk(model, chunk, text_column, writer, report)
+                progress.advance(len(chunk))
+                chunk = []
+        if chunk:
+            _score_chunk(model, chunk, text_column, writer, report)
+            progress.advance(len(chunk))
+    finally:
+        progress.finish()
+        if to_file:
+            target.close()
+        else:
+            target.flush()
+    return report
+
+
+def _prepend(
+    first: list[tuple[int, dict[str, Any]]], rest: Iterator[tuple[int, dict[str, Any]]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    yield from first
+    yield from rest
+
+
+def _score_chunk(
+    model: LoadedModel,
+    chunk: list[dict[str, Any]],
+    text_column: str,
+    writer: _Writer,
+    report: ClassifyReport,
+) -> None:
+    texts = [record.get(text_column) for record in chunk]
+    days = [_day(record) for record in chunk]
+    for record, result in zip(chunk, model.score(texts, days), strict=True):
+        writer.write(record, result)
+        report.rows += 1
+        report.partisan += result.label == "partisan"
+        for flag in result.flags:
+            report.flagged[flag] = report.flagged.get(flag, 0) + 1
+
+
+# -- evaluation -----------------------------------------------------------------------------
+
+
+def evaluate_texts(
+    model: LoadedModel, path: Path, text_column: str = "text", label_column: str = "label"
+) -> dict[str, Any]:
+    """Metrics of a model on a labelled file, with a per-`source` breakdown if present."""
+    texts, labels, rows = _read_labelled(path, text_column, label_column)
+    if not labels:
+        raise InputFileError(str(path), None, "no labelled rows")
+    scores = np.array([result.score for result in model.score(texts, explain=False)])
+    report: dict[str, Any] = {
+        "model_version": model.version,
+        "threshold": model.threshold,
+        "overall": binary_metrics(labels, scores, model.threshold),
+    }
+    if rows and "source" in rows[0]:
+        sources = [str(row.get("source") or "unknown") for row in rows]
+        report["by_source"] = _breakdown(labels, scores, sources, model.threshold)
+    return report
+
+
+def evaluate_file(
+    path: Path,
+    label_column: str = "label",
+    model_dir: Path | None = None,
+    elections: Sequence[str] | None = None,
+    *,
+    text_column: str = "text",
+    config: Config | None = None,
+) -> dict[str, Any]:
+    """`netra evaluate`: PR-AUC, ROC-AUC, P/R/F1 at the threshold, confusion, per source."""
+    config = config or Config()
+    model = load_scoring_model(config, model_dir, elections)
+    return evaluate_texts(model, path, text_column, label_column)
+
+
+def format_evaluation(report: dict[str, Any]) -> str:
+    """A plain-text table of an evaluation report."""
+
+    def line(name: str, m: dict[str, Any]) -> str:
+        def show(value: Any) -> str:
+            return "    –" if value is None else f"{value:5.3f}"
+
+        return (
+            f"{name:<24} {m['n']:>5} {m['positives']:>5} {show(m['pr_auc'])} {show(m['roc_auc'])} "
+            f"{show(m['precision'])} {show(m['recall'])} {show(m['f1'])}"
+        )
+
+    overall = report["overall"]
+    cm = overall["confusion_matrix"]
+    out = [
+        f"model {report['model_version']}, threshold {report['threshold']}",
+        f"{'group':<24} {'n':>5} {'pos':>5} PR-AUC ROC   P     R     F1",
+        line("all", overall),
+    ]
+    for name, metrics in report.get("by_source", {}).items():
+        out.append(line(name, metrics))
+    out.append(
+        "confusion matrix (rows: true label, columns: predicted)\n"
+        f"                  not_partisan  partisan\n"
+        f"  not_partisan    {cm['tn']:>12}  {cm['fp']:>8}\n"
+        f"  partisan        {cm['fn']:>12}  {cm['tp']:>8}"
+    )
+    return "\n".join(out)
+
+
+# -- netra run ------------------------------------------------------------------------------
+
+
+def score_new_posts(
+    store: Store,
+    model: LoadedModel,
+    *,
+    config: Config | None = None,
+    progress: Progress | None = None,
+    batch_size: int | None = None,
+) -> dict[str, int]:
+    """Score every stored post whose current text has no score from this model version."""
+    progress = progress or Progress()
+    if not model.profiles and config is not None:
+        # A model loaded without profiles would see contestant names it was never trained on.
+        model = model.with_profiles(election_profiles(config))
+    size = batch_size or (config.classifier.batch_size if config else 1000)
+    counts = {"scored": 0, "partisan": 0, "score_flags": 0}
+    for batch in store.iter_unscored(model.version, batch_size=size):
+        results = model.score(
+            [stored.text for stored in batch], [stored.post.created_at.date() for stored in batch]
+        )
+        rows = [
+            (
+                stored.pk,
+                Score(
+                    post_key=stored.key,
+                    model_version=model.version,
+                    score=result.score,
+                    label="partisan" if result.label == "partisan" else "not_partisan",
+                    threshold=model.threshold,
+                    explanation=result.explanation,
+                    contestants=result.contestants,
+                    flags=result.flags,
+                ),
+            )
+            for stored, result in zip(batch, results, strict=True)
+        ]
+        store.write_scores(rows)
+        counts["scored"] += len(rows)
+        counts["partisan"] += sum(result.label == "partisan" for result in results)
+        counts["score_flags"] += sum(bool(result.flags) for result in results)
+        progress.advance(len(rows))
+    return counts
+
+
+__all__ = [
+    "CORPUS_DIR",
+    "ClassifyReport",
+    "Corpus",
+    "classify_file",
+    "election_profiles",
+    "evaluate_file",
+    "evaluate_texts",
+    "format_evaluation",
+    "load_scoring_model",
+    "render_card",
+    "resolve_model_dir",
+    "score_new_posts",
+    "train_model",
+]
