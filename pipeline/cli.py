@@ -193,6 +193,101 @@ def register(
 # Each section imports its pipeline module lazily inside the handler to keep start-up fast.
 
 
+# -- classifier: train, classify, evaluate ------------------------------------------------------
+
+
+def _add_train(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="write here instead of models/<version>/ (models/CURRENT is then left alone)",
+    )
+    parser.add_argument("--corpus", type=Path, metavar="DIR", help="seed corpus folder")
+    parser.add_argument(
+        "--dev",
+        type=Path,
+        metavar="FILE",
+        help="labelled held-out CSV/JSONL whose figures go into the card (never trained on)",
+    )
+
+
+@register("train", "train the partisan-content model from the seed corpus", _add_train)
+def cmd_train(args: argparse.Namespace, config: Config) -> int:
+    """Rebuild the model reproducibly (fixed seed) and write its card."""
+    from pipeline.classify import train_model
+
+    directory = train_model(
+        config, args.output, corpus_dir=args.corpus, dev_path=args.dev, progress=_progress()
+    )
+    print(f"model written to {directory}")
+    return EXIT_OK
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--text-column", default="text", help="column holding the text")
+    parser.add_argument("--model", type=Path, metavar="DIR", help="model directory")
+    parser.add_argument(
+        "--election", action="append", metavar="NAME", help="only this election profile"
+    )
+
+
+def _add_classify(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", metavar="INPUT", help="CSV or JSONL file, '-' = stdin")
+    parser.add_argument("--output", "-o", metavar="OUT", help="CSV/JSONL file (default stdout)")
+    _add_model_options(parser)
+
+
+@register("classify", "score texts in a CSV/JSONL file for partisan content", _add_classify)
+def cmd_classify(args: argparse.Namespace, config: Config) -> int:
+    """Add score, label, contestants, explanation and flags to every row."""
+    from pipeline.classify import classify_file
+
+    report = classify_file(
+        args.input,
+        args.output,
+        args.text_column,
+        args.model,
+        args.election,
+        config=config,
+        progress=_progress(),
+    )
+    flags = ", ".join(f"{name} {count}" for name, count in sorted(report.flagged.items()))
+    print(
+        f"{report.rows} rows scored with {report.model_version} (threshold {report.threshold}): "
+        f"{report.partisan} partisan" + (f"; flags: {flags}" if flags else ""),
+        file=sys.stderr,  # stdout may carry the scored rows
+    )
+    return EXIT_OK
+
+
+def _add_evaluate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", help="labelled CSV or JSONL file")
+    parser.add_argument("--label-column", default="label", help="column holding 1/0 labels")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_model_options(parser)
+
+
+@register("evaluate", "measure the model on a labelled CSV/JSONL file", _add_evaluate)
+def cmd_evaluate(args: argparse.Namespace, config: Config) -> int:
+    """PR-AUC, ROC-AUC, precision/recall/F1 at the threshold, confusion matrix, per source."""
+    from pipeline.classify import evaluate_file, format_evaluation
+
+    report = evaluate_file(
+        Path(args.file),
+        args.label_column,
+        args.model,
+        args.election,
+        text_column=args.text_column,
+        config=config,
+    )
+    if args.json:
+        _print_json(report)
+    else:
+        print(format_evaluation(report))
+    return EXIT_OK
+
+
 # -- collect and tips ------------------------------------------------------------------------
 
 
