@@ -288,9 +288,11 @@ class HttpPolicy:
         Statuses in `ok_statuses` (e.g. 404 for a deleted thread) are returned to the caller
         instead of raising. `default_rate` sets the host's limit if none is configured yet.
         """
-        request_url = httpx.URL(
-            url, params={k: v for k, v in (params or {}).items() if v is not None}
-        )
+        request_url = httpx.URL(url)
+        extra = {k: v for k, v in (params or {}).items() if v is not None}
+        if extra:
+            # Merge, so a query already in the URL (a feed's ?cat=...) is kept.
+            request_url = request_url.copy_merge_params(extra)
         host = (request_url.host or "").lower()
         if default_rate:
             self.set_rate_limit(host, default_rate, replace=False)

@@ -182,6 +182,17 @@ def test_the_host_limiter_gives_every_thread_its_own_slot() -> None:
     assert sorted(waits) == pytest.approx([index * 0.01 for index in range(40)])
 
 
+def test_query_parameters_merge_with_a_query_already_in_the_url(fake_clock: FakeClock) -> None:
+    router = Router().add("/feed", httpx.Response(200, json={}))
+    policy = make_policy(router, fake_clock)
+    policy.get_json("https://api.example/feed?cat=pemilu")
+    policy.get_json("https://api.example/feed?cat=pemilu", params={"page": 2, "skip": None})
+    assert [str(request.url.query, "ascii") for request in router.requests] == [
+        "cat=pemilu",
+        "cat=pemilu&page=2",
+    ]
+
+
 def test_the_user_agent_identifies_netra(fake_clock: FakeClock) -> None:
     router = Router().add("/x", httpx.Response(200, json={}))
     make_policy(router, fake_clock, user_agent="Netra/test (+ops@bawaslu.example)").get_json(
