@@ -11,7 +11,8 @@ import dataclasses
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +106,11 @@ def run_once(
         stopping = stop is not None and stop.is_set()
         if stopping:
             score = link = False
+        if (score or link) and not await_stage_lease(leases, stop, config.schedule.lease_seconds):
+            # Another run is still scoring and linking; what it misses, the next run does.
+            log.warning("score and link deferred: another run held them too long")
+            report.counters["score_link_deferred"] = 1
+            score = link = False
         if score:
             report.counters.update(score_stage(config, store, progress))
         if link:
@@ -130,6 +136,29 @@ def run_once(
             http.close()
         store.finish_run(report.run_id, report.status, report.counters, report.errors)
     return report
+
+
+STAGE_LEASE = "stage:score-link"
+
+
+def await_stage_lease(
+    leases: LeaseKeeper,
+    stop: threading.Event | None,
+    patience: float,
+    wait: Callable[[float], bool] | None = None,
+) -> bool:
+    """Wait until no other run scores and links, then hold that stage; False if it never frees.
+
+    Score and link read a batch, then write it: two runs doing it at once (two sources of the
+    scheduler, or the scheduler and a manual run) would collide on the same posts.
+    """
+    wait = wait or (stop or threading.Event()).wait
+    deadline = time.monotonic() + patience
+    while leases.acquire([STAGE_LEASE]):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or wait(min(2.0, remaining)):
+            return False
+    return True
 
 
 def _lease_sources(leases: LeaseKeeper, selected: Config) -> tuple[Config, list[dict[str, Any]]]:

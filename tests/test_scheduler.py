@@ -27,8 +27,9 @@ from pipeline import scheduler as scheduler_module
 from pipeline.cli import main
 from pipeline.config import Config, load_config
 from pipeline.errors import SourceUnavailable, StoreError
+from pipeline.leases import LeaseKeeper
 from pipeline.notify import Webhook
-from pipeline.run import RunReport, run_once
+from pipeline.run import STAGE_LEASE, RunReport, await_stage_lease, run_once
 from pipeline.scheduler import SCHEDULER_LEASE, Scheduler, retry_delay, source_status
 from pipeline.status import collect_status, format_status
 from pipeline.store import Store
@@ -580,3 +581,27 @@ def test_cli_once_with_nothing_due(
     assert main(["schedule", "--config", str(path), "--once"]) == 0
     assert capsys.readouterr().out.strip() == "no job was due"
     assert leases.current_holder(db_store, SCHEDULER_LEASE) is None
+
+
+def test_score_and_link_wait_for_another_run_to_finish_them(db_store: Store) -> None:
+    other = "host-a:11:run-1"
+    assert leases.acquire(db_store, STAGE_LEASE, other, 900)
+    keeper = LeaseKeeper(db_store, "host-b:22:run-2", 900)
+    waits: list[float] = []
+
+    def other_run_finishes(seconds: float) -> bool:
+        waits.append(seconds)
+        db_store.release_lease(STAGE_LEASE, other)
+        return False
+
+    assert await_stage_lease(keeper, None, 900, wait=other_run_finishes)
+    assert waits == [2.0]
+    assert leases.current_holder(db_store, STAGE_LEASE)[0] == "host-b:22:run-2"
+    keeper.release()
+    assert leases.current_holder(db_store, STAGE_LEASE) is None
+    # Held for good: give up when patience runs out, or at once when asked to stop.
+    assert leases.acquire(db_store, STAGE_LEASE, other, 900)
+    with LeaseKeeper(db_store, "host-b:22:run-3", 900) as waiting:
+        assert not await_stage_lease(waiting, None, 0.0, wait=lambda seconds: False)
+        assert not await_stage_lease(waiting, None, 900, wait=lambda seconds: True)
+        assert waiting.held == []
