@@ -266,10 +266,15 @@ def _write_xlsx(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     workbook.save(path)
 
 
+# Line separators that `str.splitlines()` and some JSON Lines readers split on.
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
 def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
+            line = json.dumps(row, ensure_ascii=False, sort_keys=False).translate(_LINE_BREAKS)
+            handle.write(line + "\n")
 
 
 # -- HTML evidence sheet --------------------------------------------------------------------------

@@ -32,6 +32,7 @@ HOSTILE_TEXTS = (
     "\uff1dSUM(1) coblos",
     "<script>alert('x')</script> coblos <b>02</b>",
     "nul\x00byte coblos",
+    "baris\u2028pemisah\x85coblos",
 )
 
 
