@@ -59,10 +59,14 @@ def _top_terms(
     totals: dict[str, float] = {}
     for surface, value in zip(surfaces, contributions.tolist(), strict=True):
         totals[surface] = totals.get(surface, 0.0) + value
-    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
-    positive = [(term, round(value, 4)) for term, value in ranked if value > 0][:limit]
-    negative = [(term, round(value, 4)) for term, value in reversed(ranked) if value < 0][:limit]
+    ranked = sorted(totals.items(), key=_by_weight)
+    positive = [(term, round(value, 4)) for term, value in ranked[:limit] if value > 0]
+    negative = [(term, round(value, 4)) for term, value in reversed(ranked[-limit:]) if value < 0]
     return tuple(positive + negative)
+
+
+def _by_weight(item: tuple[str, float]) -> tuple[float, str]:
+    return (-item[1], item[0])
 
 
 class LoadedModel:

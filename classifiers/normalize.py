@@ -108,10 +108,15 @@ def _stemmer() -> object:
     return StemmerFactory().create_stemmer()
 
 
+# Sastrawi only strips these; a word with none of them comes back unchanged, and skipping it
+# avoids Sastrawi's slow rule search on the long tail of typos and names.
+_AFFIXED = re.compile(r"^(?:me|di|ke|te|be|pe|se)|(?:kan|an|i|nya|lah|kah|tah|pun|ku|mu)$")
+
+
 @functools.lru_cache(maxsize=WORD_CACHE_SIZE)
 def stem(word: str) -> str:
     """Sastrawi stem of one lowercase word, cached."""
-    if len(word) <= 3 or not word.isalpha() or not word.isascii():
+    if len(word) <= 3 or not word.isalpha() or not word.isascii() or not _AFFIXED.search(word):
         return word
     return _stemmer().stem(word)  # type: ignore[attr-defined,no-any-return]
 
@@ -343,6 +348,15 @@ class Normalizer:
         self.do_stem = do_stem
         self.drop_stopwords = drop_stopwords
         self.hashtags = HashtagSplitter(self.masker.vocabulary)
+        self._words: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+    def _word(self, low: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        pairs = normalize_word(low, self.do_stem, self.drop_stopwords)
+        result = (tuple(p[0] for p in pairs), tuple(p[1] for p in pairs))
+        if len(self._words) > WORD_CACHE_SIZE:
+            self._words.clear()  # bounded memory on endless streams
+        self._words[low] = result
+        return result
 
     def _lex(self, text: str) -> tuple[list[str], list[str], list[frozenset[Ref] | None]]:
         """Raw tokens and kinds; campaign hashtags become placeholders with their refs."""
@@ -419,49 +433,52 @@ class Normalizer:
         stems: list[str] = []
         surfaces: list[str] = []
         ballots: list[int] = []
-
-        def add(token: str, surface: str, stem_form: str | None = None) -> None:
-            tokens.append(token)
-            stems.append(token if stem_form is None else stem_form)
-            surfaces.append(surface)
-
+        words = self._words
         lowered = [t.lower() for t in masked.tokens]
-        for index, (token, surface, kind) in enumerate(
-            zip(masked.tokens, masked.surfaces, masked.kinds, strict=True)
-        ):
+        for index, kind in enumerate(masked.kinds):
             low = lowered[index]
-            if kind == "placeholder":
-                add(token, surface.lower())
-                continue
-            if kind in ("word", "number"):
-                value = (
-                    NUMBER_WORDS.get(low)
-                    if kind == "word"
-                    else (int(low) if low.isdigit() and len(low) <= 2 else None)
-                )
+            if kind == "word":
+                value = NUMBER_WORDS.get(low)
+                if value is None or not self._ballot_context(lowered, index, low):
+                    cached = words.get(low)
+                    if cached is None:
+                        cached = self._word(low)
+                    tokens.extend(cached[0])
+                    stems.extend(cached[1])
+                    surfaces.extend([low] * len(cached[0]))
+                    continue
+                token, stem_form, surface = "__ballot__", "__ballot__", low
+                ballots.append(value)
+            elif kind == "placeholder":
+                token = stem_form = masked.tokens[index]
+                surface = masked.surfaces[index].lower()
+            elif kind == "number":
+                value = int(low) if low.isdigit() and len(low) <= 2 else None
                 if (
                     value is not None
                     and 1 <= value <= 9
                     and self._ballot_context(lowered, index, low)
                 ):
-                    add("__ballot__", surface.lower())
+                    token = stem_form = "__ballot__"
                     ballots.append(value)
-                    continue
-            if kind == "word":
-                for item, stem_form in normalize_word(low, self.do_stem, self.drop_stopwords):
-                    add(item, low, stem_form)
-            elif kind == "number":
-                add(_number_token(low), low)
+                else:
+                    token = stem_form = _number_token(low)
+                surface = low
             elif kind == "tag":
                 # A generic "has a hashtag" marker taught the model the seed writers' habits;
                 # the tag's words (and campaign tags) carry the meaning.
                 continue
             elif kind == "camptag":
-                add("__camptag__", low)
+                token = stem_form = "__camptag__"
+                surface = low
             elif kind in ("url", "email", "mention"):
-                add(f"__{kind}__", "@user" if kind == "mention" else kind)
-            else:  # emoji and punctuation stand for themselves
-                add(token, token)
+                token = stem_form = f"__{kind}__"
+                surface = "@user" if kind == "mention" else kind
+            else:  # emoji stand for themselves
+                token = stem_form = surface = masked.tokens[index]
+            tokens.append(token)
+            stems.append(stem_form)
+            surfaces.append(surface)
         for number in ballots:
             refs.extend(resolve_ballot(number, self.masker, refs, day))
         names: list[str] = []

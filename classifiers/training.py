@@ -124,5 +124,6 @@ def binary_metrics(
         "precision": round(precision, 4),
         "recall": round(recall, 4),
         "f1": round(f1, 4),
+        "false_positive_rate": round(fp / (fp + tn), 4) if fp + tn else None,
         "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
     }

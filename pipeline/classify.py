@@ -160,7 +160,7 @@ def train_model(
     corpus = load_corpus(corpus_dir or CORPUS_DIR)
     profiles = load_profiles(config.paths.elections_dir)
     settings = ModelSettings(seed=config.retrain.seed)
-    target = min(0.99, config.retrain.target_precision + SEED_PRECISION_MARGIN)
+    target = round(min(0.99, config.retrain.target_precision + SEED_PRECISION_MARGIN), 4)
     log.info("training on %d seed texts, %d election profiles", len(corpus), len(profiles))
     normalizer = Normalizer(
         ContestantMasker(profiles), do_stem=settings.stem, drop_stopwords=settings.stopwords
