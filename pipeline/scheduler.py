@@ -26,10 +26,11 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any, Protocol
@@ -247,7 +248,6 @@ class _Spec:
     args: tuple[Any, ...]
     trigger: Any
     name: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _same_trigger(old: Any, new: Any) -> bool:
@@ -272,8 +272,6 @@ class Scheduler:
         http_client: httpx.Client | None = None,
         webhook: Webhook | None = None,
     ) -> None:
-        import os
-
         self.config = config
         self.store = store
         self.clock = clock
@@ -289,7 +287,11 @@ class Scheduler:
         self._own_client: httpx.Client | None = None
         if webhook is None and config.webhook.url:
             self._own_client = httpx.Client(timeout=httpx.Timeout(15.0))
-            webhook = webhook_from_config(config.webhook, self.environ, self._own_client)
+            try:
+                webhook = webhook_from_config(config.webhook, self.environ, self._own_client)
+            except ConfigError:
+                self._own_client.close()
+                raise
         self.webhook = webhook
         self.stop = threading.Event()
         self.wake = threading.Event()

@@ -26,7 +26,7 @@ from pipeline import leases
 from pipeline import scheduler as scheduler_module
 from pipeline.cli import main
 from pipeline.config import Config, load_config
-from pipeline.errors import SourceUnavailable, StoreError
+from pipeline.errors import ConfigError, SourceUnavailable, StoreError
 from pipeline.leases import LeaseKeeper
 from pipeline.notify import Webhook
 from pipeline.run import STAGE_LEASE, RunReport, await_stage_lease, run_once
@@ -605,3 +605,16 @@ def test_score_and_link_wait_for_another_run_to_finish_them(db_store: Store) -> 
         assert not await_stage_lease(waiting, None, 0.0, wait=lambda seconds: False)
         assert not await_stage_lease(waiting, None, 900, wait=lambda seconds: True)
         assert waiting.held == []
+
+
+def test_webhook_without_its_secret_is_a_config_error(
+    write_config: Any, db_store: Store, tmp_path: Path
+) -> None:
+    config = write_config(TWO_SOURCES).with_overrides(
+        webhook={"url": "https://hooks.example/netra", "secret_env": "NETRA_TEST_HOOK_SECRET"}
+    )
+    with pytest.raises(ConfigError, match="NETRA_TEST_HOOK_SECRET"):
+        Scheduler(config, db_store, environ={})
+    scheduler = Scheduler(config, db_store, environ={"NETRA_TEST_HOOK_SECRET": "rahasia"})
+    assert scheduler.webhook is not None and scheduler.webhook.secret == "rahasia"
+    scheduler.close()
