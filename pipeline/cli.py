@@ -123,7 +123,8 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     store = _open(config)
     report = run_once(config, store, sources=args.source or None, progress=_progress())
     print(format_run_report(report))
-    return EXIT_OK if report.status in ("ok", "partial") else EXIT_FAILURE
+    # "skipped": another process (the scheduler) holds every source right now; not a failure.
+    return EXIT_OK if report.status in ("ok", "partial", "skipped") else EXIT_FAILURE
 
 
 def cmd_demo(args: argparse.Namespace, config: Config) -> int:
@@ -631,6 +632,9 @@ def _configure_logging(verbosity: int) -> None:
         logging.getLogger("pipeline.progress").setLevel(logging.INFO)
     if verbosity < 2:
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx logs full request URLs at INFO; some APIs carry keys in the query string.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
