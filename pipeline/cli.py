@@ -99,15 +99,15 @@ def cmd_import(args: argparse.Namespace, config: Config) -> int:
     """Import Post JSON Lines or mapped CSV files into the store."""
     from pipeline.importer import import_files
 
-    store = _open(config)
-    report = import_files(
-        store,
-        args.files,
-        columns=_column_map(args.column),
-        platform=args.platform,
-        skip_invalid=args.skip_invalid,
-        progress=_progress(),
-    )
+    with _open(config) as store:
+        report = import_files(
+            store,
+            args.files,
+            columns=_column_map(args.column),
+            platform=args.platform,
+            skip_invalid=args.skip_invalid,
+            progress=_progress(),
+        )
     for item in report.files:
         print(
             f"{item.path}: {item.inserted} new, {item.updated} changed, "
@@ -120,8 +120,8 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
     """One monitoring run over every configured source."""
     from pipeline.run import format_run_report, run_once
 
-    store = _open(config)
-    report = run_once(config, store, sources=args.source or None, progress=_progress())
+    with _open(config) as store:
+        report = run_once(config, store, sources=args.source or None, progress=_progress())
     print(format_run_report(report))
     # "skipped": another process (the scheduler) holds every source right now; not a failure.
     return EXIT_OK if report.status in ("ok", "partial", "skipped") else EXIT_FAILURE
@@ -349,16 +349,16 @@ def cmd_tip(args: argparse.Namespace, config: Config) -> int:
     """Store a reported post; the reporter goes to a separate table."""
     from pipeline.collect import add_tip
 
-    store = _open(config)
-    tip_id, post = add_tip(
-        store,
-        args.url,
-        args.text,
-        author=args.author,
-        screenshot=args.screenshot,
-        reporter=args.reporter,
-        platform=args.platform,
-    )
+    with _open(config) as store:
+        tip_id, post = add_tip(
+            store,
+            args.url,
+            args.text,
+            author=args.author,
+            screenshot=args.screenshot,
+            reporter=args.reporter,
+            platform=args.platform,
+        )
     print(f"tip #{tip_id} stored as {post.key}")
     return EXIT_OK
 
