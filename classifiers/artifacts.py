@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -36,29 +37,9 @@ _VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # in a model file means it was not written by `netra train`, and loading is refused.
 ALLOWED_TYPES: frozenset[str] = frozenset(
     {
-        "builtins.dict",
-        "builtins.list",
-        "builtins.tuple",
-        "builtins.str",
-        "builtins.float",
-        "builtins.int",
-        "builtins.bool",
-        "builtins.NoneType",
-        "numpy.dtype",
-        "numpy.float64",
-        "numpy.int64",
-        "numpy.int32",
-        "numpy.ndarray",
-        "scipy.sparse._csr.csr_matrix",
-        "sklearn.calibration.CalibratedClassifierCV",
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
-        "sklearn.feature_extraction.text.TfidfVectorizer",
-        "sklearn.feature_extraction.text.TfidfTransformer",
-        "sklearn.linear_model._logistic.LogisticRegression",
         "sklearn.model_selection._split.StratifiedKFold",
-        "sklearn.pipeline.FeatureUnion",
-        "sklearn.pipeline.Pipeline",
     }
 )
 
@@ -82,7 +63,7 @@ def check_version_name(version: str) -> str:
 def write_model_dir(directory: Path, pipeline: Any, card: dict[str, Any], card_md: str) -> None:
     """Write model, card and manifest; the manifest is written last."""
     directory.mkdir(parents=True, exist_ok=True)
-    sio.dump(pipeline, directory / MODEL_FILE)
+    sio.dump(pipeline, directory / MODEL_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
     (directory / CARD_JSON).write_text(
         json.dumps(card, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )

@@ -245,12 +245,24 @@ class HashtagSplitter:
             return cached
         words: list[str] = []
         for chunk in tag.replace("_", " ").split():
-            for part in _CAMEL.findall(chunk):
+            parts = _CAMEL.findall(chunk)
+            alpha = [part for part in parts if not part.isdigit()]
+            for part in parts:
                 lower = part.lower()
-                if part.isdigit() or lower in self.vocabulary or len(part) <= 3:
+                # CamelCase already marks word boundaries; only a single run of one case
+                # ("gantipresiden", "RIPJUSTICE") needs the dictionary.
+                if (
+                    part.isdigit()
+                    or (len(alpha) > 1 and not part.isupper())
+                    or lower in self.vocabulary
+                ):
                     words.append(part)
+                    continue
+                pieces = segment(lower, self.vocabulary)
+                if all(piece in self.vocabulary for piece in pieces):
+                    words.extend(pieces)
                 else:
-                    words.extend(segment(lower, self.vocabulary))
+                    words.append(part)  # a name or a word we do not know: keep it whole
         result = tuple(words)
         if len(self._cache) > WORD_CACHE_SIZE:
             self._cache.clear()

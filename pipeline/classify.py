@@ -246,14 +246,17 @@ def _metric_row(name: str, metrics: dict[str, Any]) -> str:
     return (
         f"| {name} | {metrics['n']} | {metrics['positives']} | {show(metrics['pr_auc'])} | "
         f"{show(metrics['roc_auc'])} | {show(metrics['precision'])} | {show(metrics['recall'])} | "
-        f"{show(metrics['f1'])} |"
+        f"{show(metrics['f1'])} | {show(metrics.get('false_positive_rate'))} |"
     )
 
 
 def render_card(card: dict[str, Any]) -> str:
     """The human-readable model card (card.md)."""
     metrics = card["metrics"]
-    header = "| set | n | partisan | PR-AUC | ROC-AUC | precision | recall | F1 |\n|---|---|---|---|---|---|---|---|"
+    header = (
+        "| set | n | partisan | PR-AUC | ROC-AUC | precision | recall | F1 | FP rate |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
     rows = [_metric_row("training (resubstitution)", metrics["training"])]
     rows.append(_metric_row("cross-validation, all", metrics["cross_validation"]["overall"]))
     for name, item in metrics["cross_validation"]["by_contest"].items():
