@@ -525,10 +525,10 @@ def classify_file(
     """Score every row of a CSV/JSONL file (`-` = stdin), streaming in chunks."""
     config = config or Config()
     progress = progress or Progress()
+    jsonl_in, records = open_records(input, text_column)
+    first = next(records, None)  # a missing text column fails before the model is even loaded
     model = model or load_scoring_model(config, model_dir, elections)
     report = ClassifyReport(model_version=model.version, threshold=model.threshold)
-    jsonl_in, records = open_records(input, text_column)
-    first = next(records, None)  # raises on a missing text column before any output is made
     if output and output != "-":
         jsonl_out = output.endswith((".jsonl", ".json", ".ndjson"))
     else:

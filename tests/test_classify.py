@@ -1,0 +1,224 @@
+"""The classify step: files in and out (CSV, JSONL, stdin), evaluation, training, `netra run`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from classifiers.model import LoadedModel
+from pipeline.classify import (
+    classify_file,
+    evaluate_file,
+    format_evaluation,
+    load_scoring_model,
+    score_new_posts,
+    train_model,
+)
+from pipeline.config import Config, PathsConfig
+from pipeline.errors import InputFileError, UsageError
+from pipeline.store import Store
+from tests.conftest import PROJECT_ROOT, make_post
+from tests.test_cli import netra
+
+ROWS = [
+    {"id": "a1", "text": "Ayo coblos nomor 2! #AgusRatna2024 pasti menang ✌️", "source": "demo"},
+    {"id": "a2", "text": "Jadwal pelayanan KTP-el di kecamatan buka jam 8 pagi.", "source": "asn"},
+    {"id": "a3", "text": "", "source": "asn"},
+    {
+        "id": "a4",
+        "text": "Bambang Endang pilihan kita, #BersamaBE sampai menang!",
+        "source": "demo",
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> LoadedModel:
+    """The shipped model with every profile."""
+    return load_scoring_model(Config())
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], fields: list[str] | None = None) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields or list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_classify_csv_keeps_columns_and_adds_results(tmp_path: Path, model: LoadedModel) -> None:
+    source = write_csv(tmp_path / "in.csv", ROWS)
+    report = classify_file(str(source), str(tmp_path / "out.csv"), model=model)
+    with (tmp_path / "out.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["id"] for row in rows] == ["a1", "a2", "a3", "a4"]
+    assert set(rows[0]) == {
+        "id",
+        "text",
+        "source",
+        "score",
+        "label",
+        "contestants",
+        "explanation",
+        "flags",
+    }
+    assert all(0.0 <= float(row["score"]) <= 1.0 for row in rows)
+    assert rows[0]["label"] == "partisan" and rows[1]["label"] == "not_partisan"
+    assert rows[2]["flags"] == "empty_text" and rows[2]["score"] == "0.000000"
+    assert "Agus Salim Harahap" in rows[0]["contestants"]
+    assert rows[0]["explanation"]
+    assert report.rows == 4 and report.flagged == {"empty_text": 1}
+
+
+def test_classify_jsonl_with_election_filter(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "\n".join(json.dumps({"isi": row["text"], "n": i}) for i, row in enumerate(ROWS)) + "\n",
+        encoding="utf-8",
+    )
+    classify_file(
+        str(source),
+        str(tmp_path / "out.jsonl"),
+        text_column="isi",
+        elections=["pilkada-2024-sumber-makmur"],
+    )
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [item["n"] for item in out] == [0, 1, 2, 3]
+    # with only the demo contest loaded, "nomor 2" resolves to its second ticket
+    assert out[0]["contestants"] == ["Ir. Agus Salim Harahap", "dr. Ratna Kusumawati"]
+    assert isinstance(out[0]["explanation"][0], list)
+
+
+def test_missing_text_column_names_the_columns(tmp_path: Path, model: LoadedModel) -> None:
+    source = write_csv(tmp_path / "in.csv", [{"id": "1", "isi": "halo"}])
+    with pytest.raises(UsageError, match=r"no text column 'text'; found columns: id, isi"):
+        classify_file(str(source), str(tmp_path / "out.csv"), model=model)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_bad_jsonl_line_names_file_and_line(tmp_path: Path, model: LoadedModel) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "a"}\n{rusak\n', encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"in.jsonl:2: invalid JSON"):
+        classify_file(str(source), str(tmp_path / "out.jsonl"), model=model)
+
+
+def test_stdin_csv_to_stdout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], model: LoadedModel
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("text,id\nAyo pilih nomor 1 #BersamaBE,7\n"))
+    classify_file("-", None, model=model)
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0]["id"] == "7" and rows[0]["label"] in ("partisan", "not_partisan")
+
+
+def test_evaluate_reports_metrics_and_sources(tmp_path: Path) -> None:
+    rows = [dict(row, label=str(int(i in (0, 3)))) for i, row in enumerate(ROWS)]
+    source = write_csv(tmp_path / "gold.csv", rows)
+    report = evaluate_file(source)
+    overall = report["overall"]
+    assert overall["n"] == 4 and overall["positives"] == 2
+    assert set(report["by_source"]) == {"demo", "asn"}
+    for key in ("pr_auc", "roc_auc", "precision", "recall", "f1", "confusion_matrix"):
+        assert key in overall
+    assert "confusion matrix" in format_evaluation(report)
+
+
+def test_score_new_posts_stores_scores_once(sqlite_store: Store, model: LoadedModel) -> None:
+    posts = [
+        make_post(1, text="Ayo coblos nomor 1, #BersamaBE menang!"),
+        make_post(2, text="Rapat koordinasi pelayanan publik di kantor kecamatan."),
+        make_post(3, text=""),
+    ]
+    sqlite_store.write_posts(posts)
+    counts = score_new_posts(sqlite_store, model, batch_size=2)
+    assert counts["scored"] == 3 and counts["score_flags"] == 1
+    assert score_new_posts(sqlite_store, model)["scored"] == 0
+    stored = sqlite_store.get_post(posts[0].key)
+    assert stored is not None
+    latest = sqlite_store.latest_score(stored.pk, model.version)
+    assert latest is not None and latest["label"] == "partisan"
+    assert latest["model_version"] == model.version
+
+
+def test_score_new_posts_attaches_profiles_when_loaded_without(sqlite_store: Store) -> None:
+    from classifiers.model import current_model_dir, load_model
+
+    bare = load_model(current_model_dir(PROJECT_ROOT / "models"))
+    sqlite_store.write_posts([make_post(1, text="Dukung Bambang Endang! #BersamaBE")])
+    score_new_posts(sqlite_store, bare, config=Config())
+    stored = sqlite_store.get_post(make_post(1).key)
+    assert stored is not None
+    latest = sqlite_store.latest_score(stored.pk)
+    assert latest is not None and "H. Bambang Sutrisno" in latest["contestants"]
+
+
+def test_train_model_writes_a_loadable_model(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for path in sorted((PROJECT_ROOT / "classifiers" / "corpus").glob("*.csv")):
+        with path.open(encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        write_csv(corpus / path.name, rows[::8])
+    models = tmp_path / "models"
+    models.mkdir()
+    config = Config(
+        paths=PathsConfig(models_dir=models, elections_dir=PROJECT_ROOT / "config" / "elections")
+    )
+    directory = train_model(config, corpus_dir=corpus)
+    assert (models / "CURRENT").read_text().strip() == directory.name
+    card = json.loads((directory / "card.json").read_text())
+    assert card["data"]["rows"] > 300
+    assert 0 < card["threshold"] < 1
+    assert card["metrics"]["cross_validation"]["overall"]["pr_auc"] > 0.5
+    loaded = load_scoring_model(config)
+    assert loaded.version == directory.name
+    # an explicit output directory leaves CURRENT alone
+    other = train_model(config, tmp_path / "elsewhere", corpus_dir=corpus)
+    assert other == tmp_path / "elsewhere"
+    assert (models / "CURRENT").read_text().strip() == directory.name
+    again = json.loads((other / "card.json").read_text())
+    assert again["metrics"] == card["metrics"]  # same data, same seed: same figures
+    shutil.rmtree(other)
+
+
+# -- the real command line -----------------------------------------------------------------
+
+
+def test_cli_classify_file_and_stdin(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", ROWS)
+    done = netra("classify", str(source), "--output", str(tmp_path / "out.jsonl"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "4 rows scored" in done.stderr
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 4
+    piped = netra("classify", "-", cwd=tmp_path, stdin='{"text": "coblos no 1 #BersamaBE"}\n')
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout)["label"] in ("partisan", "not_partisan")
+
+
+def test_cli_missing_column_exits_2(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", [{"isi": "halo"}])
+    done = netra("classify", str(source), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "found columns: isi" in done.stderr
+
+
+def test_cli_evaluate_and_tampered_model(tmp_path: Path) -> None:
+    rows = [dict(row, label=str(int(i in (0, 3)))) for i, row in enumerate(ROWS)]
+    source = write_csv(tmp_path / "gold.csv", rows)
+    done = netra("evaluate", str(source), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "PR-AUC" in done.stdout and "demo" in done.stdout
+    from classifiers.model import current_model_dir
+
+    copy = tmp_path / "model"
+    shutil.copytree(current_model_dir(PROJECT_ROOT / "models"), copy)
+    (copy / "card.md").write_text("edited\n")
+    refused = netra("evaluate", str(source), "--model", str(copy), cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "does not match the manifest" in refused.stderr
