@@ -186,7 +186,6 @@ def _lease_sources(leases: LeaseKeeper, selected: Config) -> tuple[Config, list[
 def score_stage(config: Config, store: Store, progress: Progress) -> dict[str, int]:
     """Score every post whose current text has no score from the current model."""
     from classifiers.model import current_model_dir, load_model
-
     from pipeline.classify import score_new_posts
 
     try:
