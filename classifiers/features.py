@@ -140,18 +140,6 @@ class Explainable:
     word_weight: np.ndarray  # per word-feature share: 1, or 0.5 for each half of a bigram
 
 
-def _lookup(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """matrix[rows[i], cols[i]] for all i, vectorised (0 where absent)."""
-    if not len(rows) or not matrix.nnz:
-        return np.zeros(len(rows), dtype=np.float64)
-    n_cols = np.int64(matrix.shape[1])
-    entry_rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
-    keys = entry_rows * n_cols + matrix.indices
-    wanted = rows.astype(np.int64) * n_cols + cols
-    position = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    return np.where(keys[position] == wanted, matrix.data[position], 0.0)
-
-
 class FastFeatures:
     """TF-IDF features of token lists, identical to the fitted `ColumnTransformer`'s output."""
 
@@ -285,13 +273,24 @@ def token_contributions(explainable: Explainable, coef: np.ndarray) -> np.ndarra
     """
     ratio = explainable.matrix.copy()
     ratio.data = ratio.data * coef[ratio.indices] / explainable.counts.data
-    # Row i of `grams` holds the character n-gram counts of token occurrence i; multiplying it
-    # with its document's ratio row and summing gives that occurrence's share.
-    grams = explainable.char_map[explainable.token_unique]
-    per_token = grams.multiply(ratio[explainable.token_doc])
-    result = np.asarray(per_token.sum(axis=1), dtype=np.float64).ravel()
-    word_values = (
-        _lookup(ratio, explainable.word_doc, explainable.word_feature) * explainable.word_weight
+    n_cols = np.int64(ratio.shape[1])
+    # Sorted (document, feature) keys of the CSR entries, for vectorised lookups.
+    entry_rows = np.repeat(np.arange(ratio.shape[0], dtype=np.int64), np.diff(ratio.indptr))
+    keys = entry_rows * n_cols + ratio.indices
+    # Expand each token occurrence into its character n-grams (its row of char_map).
+    char_map = explainable.char_map
+    lengths = np.diff(char_map.indptr)[explainable.token_unique]
+    total = int(lengths.sum())
+    occurrence = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    first = np.cumsum(lengths) - lengths
+    position = np.repeat(char_map.indptr[explainable.token_unique] - first, lengths) + np.arange(
+        total, dtype=np.int64
     )
-    result += np.bincount(explainable.word_token, weights=word_values, minlength=len(result))
+    wanted = explainable.token_doc[occurrence] * n_cols + char_map.indices[position]
+    values = ratio.data[np.searchsorted(keys, wanted)] * char_map.data[position]
+    result = np.bincount(occurrence, weights=values, minlength=len(lengths))
+    if len(explainable.word_token):
+        wanted = explainable.word_doc * n_cols + explainable.word_feature
+        shares = ratio.data[np.searchsorted(keys, wanted)] * explainable.word_weight
+        result += np.bincount(explainable.word_token, weights=shares, minlength=len(result))
     return result

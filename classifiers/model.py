@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +60,10 @@ def _top_terms(
     totals: dict[str, float] = {}
     for surface, value in zip(surfaces, contributions.tolist(), strict=True):
         totals[surface] = totals.get(surface, 0.0) + value
-    ranked = sorted(totals.items(), key=_by_weight)
-    positive = [(term, round(value, 4)) for term, value in ranked[:limit] if value > 0]
-    negative = [(term, round(value, 4)) for term, value in reversed(ranked[-limit:]) if value < 0]
+    ranked = sorted(totals.items(), key=itemgetter(1))  # stable: ties keep text order
+    positive = [(term, round(value, 4)) for term, value in reversed(ranked[-limit:]) if value > 0]
+    negative = [(term, round(value, 4)) for term, value in ranked[:limit] if value < 0]
     return tuple(positive + negative)
-
-
-def _by_weight(item: tuple[str, float]) -> tuple[float, str]:
-    return (-item[1], item[0])
 
 
 class LoadedModel:

@@ -277,18 +277,20 @@ _EMOJI_RANGES = (
     "\u3030\u303d\u3297\u3299"
 )
 _MODIFIERS = re.compile("[\ufe0e\ufe0f\u200d\u20e3\U0001f3fb-\U0001f3ff]")
-_TOKEN = re.compile(
-    r"(?P<url>(?:https?://|www\.)\S+)"
-    r"|(?P<email>[\w.+-]+@[\w-]+\.[\w.-]+)"
-    r"|(?P<mention>@\w+)"
-    r"|(?P<hashtag>#\w+)"
-    r"|(?P<redup>[^\W\d_]{2,}2(?![\d]))"
-    r"|(?P<word>[^\W\d_]+(?:['’`][^\W\d_]+)*)"
-    r"|(?P<number>\d+(?:[.,:/]\d+)*)"
-    r"|(?P<smile>[:;=][-']?[)D]|\^_*\^)"
-    r"|(?P<frown>[:;=][-']?\()"
-    rf"|(?P<emoji>[{_EMOJI_RANGES}])"
+_TOKEN_PARTS = (
+    r"(?P<url>(?:https?://|www\.)\S+)",
+    r"(?P<email>[\w.+-]+@[\w-]+\.[\w.-]+)",
+    r"(?P<mention>@\w+)",
+    r"(?P<hashtag>#\w+)",
+    r"(?P<word>[^\W\d_]+(?:['’`][^\W\d_]+)*)",
+    r"(?P<number>\d+(?:[.,:/]\d+)*)",
+    r"(?P<smile>[:;=][-']?[)D]|\^_*\^)",
+    r"(?P<frown>[:;=][-']?\()",
+    rf"(?P<emoji>[{_EMOJI_RANGES}])",
 )
+_TOKEN = re.compile("|".join(_TOKEN_PARTS))
+# The e-mail alternative backtracks over every word; texts without "@" skip it.
+_TOKEN_NO_EMAIL = re.compile("|".join(part for part in _TOKEN_PARTS if "email" not in part))
 NUMBER_WORDS: dict[str, int] = {
     "satu": 1, "dua": 2, "tiga": 3, "empat": 4, "lima": 5, "enam": 6, "tujuh": 7,
     "siji": 1, "loro": 2, "telu": 3, "papat": 4, "hiji": 1, "tilu": 3, "opat": 4,
@@ -375,25 +377,28 @@ class Normalizer:
         tokens: list[str] = []
         kinds: list[str] = []
         tag_refs: list[frozenset[Ref] | None] = []
-        for match in _TOKEN.finditer(text):
+        word_end = -1
+        pattern = _TOKEN if "@" in text else _TOKEN_NO_EMAIL
+        for match in pattern.finditer(text):
             kind = match.lastgroup or ""
             surface = match.group()
             if kind == "word":
                 tokens.append(surface)
                 kinds.append("word")
+                word_end = match.end()
             elif kind == "number":
+                # "anak2" is written reduplication (anak-anak), "paslon2" a ballot number
+                if (
+                    surface == "2"
+                    and match.start() == word_end
+                    and len(tokens[-1]) > 1
+                    and tokens[-1].lower() not in BALLOT_CONTEXT
+                ):
+                    tokens.append(tokens[-1])
+                    kinds.append("word")
+                    continue
                 tokens.append(surface)
                 kinds.append("number")
-            elif kind == "redup":
-                base = surface[:-1]
-                tokens.append(base)
-                kinds.append("word")
-                if base.lower() in BALLOT_CONTEXT:
-                    tokens.append("2")
-                    kinds.append("number")
-                else:
-                    tokens.append(base)
-                    kinds.append("word")
             elif kind == "hashtag":
                 tag = surface[1:]
                 tokens.append(surface)

@@ -412,8 +412,7 @@ class ContestantMasker:
     def mask(self, tokens: Sequence[str], kinds: Sequence[str]) -> MaskResult:
         """Mask mentions among `word` tokens; other kinds (emoji, numbers...) pass through."""
         lowered = [token.lower() for token in tokens]
-        first = self._first
-        if not any(low in first for low in lowered):
+        if self._first.keys().isdisjoint(lowered):
             return MaskResult(list(tokens), list(kinds), list(tokens))
         out = MaskResult([], [], [])
         # (index in out.tokens, entry) of the last person mention, to merge "A dan B" into a pair
