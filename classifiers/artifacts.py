@@ -114,7 +114,8 @@ def verify_model_dir(directory: Path) -> dict[str, Any]:
                 " the model was modified after training"
             )
     card = _read_json(directory / CARD_JSON)
-    if card.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
+    card_format = card.get("format_version", FORMAT_VERSION)
+    if not isinstance(card_format, int) or card_format > FORMAT_VERSION:
         raise ModelError(f"{directory / CARD_JSON}: card format is newer than this Netra supports")
     return card
 

@@ -30,7 +30,7 @@ from classifiers.artifacts import (
     set_current_model,
     write_model_dir,
 )
-from classifiers.corpus import Corpus, diversity, load_corpus
+from classifiers.corpus import diversity, load_corpus
 from classifiers.features import ModelSettings
 from classifiers.model import LoadedModel, TextResult, load_model
 from classifiers.normalize import NORMALIZER_VERSION, Normalizer, data_fingerprint
@@ -701,7 +701,6 @@ def score_new_posts(
 __all__ = [
     "CORPUS_DIR",
     "ClassifyReport",
-    "Corpus",
     "classify_file",
     "election_profiles",
     "evaluate_file",

@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +26,24 @@ from pipeline.config import Config, PathsConfig
 from pipeline.errors import InputFileError, UsageError
 from pipeline.store import Store
 from tests.conftest import PROJECT_ROOT, make_post
-from tests.test_cli import netra
+
+NETRA = str(Path(sys.executable).parent / "netra")
+
+
+def netra(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script without any NETRA_* settings of the caller."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("NETRA_")}
+    return subprocess.run(
+        [NETRA, *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+
 
 ROWS = [
     {"id": "a1", "text": "Ayo coblos nomor 2! #AgusRatna2024 pasti menang ✌️", "source": "demo"},
