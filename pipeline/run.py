@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from pipeline.config import Config
-from pipeline.errors import ModelError, NetraError
+from pipeline.errors import NetraError
 from pipeline.leases import LeaseKeeper, new_holder, source_lease
 from pipeline.progress import Progress
 from pipeline.store import Store
@@ -185,18 +185,9 @@ def _lease_sources(leases: LeaseKeeper, selected: Config) -> tuple[Config, list[
 
 def score_stage(config: Config, store: Store, progress: Progress) -> dict[str, int]:
     """Score every post whose current text has no score from the current model."""
-    from classifiers.model import current_model_dir, load_model
-    from pipeline.classify import score_new_posts
+    from pipeline.classify import load_scoring_model, score_new_posts
 
-    try:
-        directory = (
-            config.paths.models_dir / config.classifier.model_version
-            if config.classifier.model_version
-            else current_model_dir(config.paths.models_dir)
-        )
-        model = load_model(directory)
-    except ModelError:
-        raise
+    model = load_scoring_model(config)  # ModelError (missing/tampered) fails the run loudly
     progress.start("score")
     result = score_new_posts(store, model, config=config, progress=progress)
     progress.finish()
@@ -213,6 +204,10 @@ def link_stage(config: Config, store: Store) -> dict[str, int]:
 def format_run_report(report: RunReport) -> str:
     """A short human summary of a run."""
     lines = [f"run #{report.run_id}: {report.status}"]
+    if not report.sources and not report.counters.get("sources"):
+        lines.append(
+            "  no sources configured: add [[sources]] to the config (see config/example.toml)"
+        )
     for name, value in report.counters.items():
         lines.append(f"  {name:<14} {value}")
     for item in report.sources:
