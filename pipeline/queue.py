@@ -464,6 +464,7 @@ def _enqueue_batch(
                 reach=reach,
                 first_post_pk=post.pk,
                 first_evidence_id=evidence_id,
+                model_version=judged_score["model_version"],
                 created_at=moment,
                 updated_at=moment,
             )

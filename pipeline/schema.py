@@ -314,6 +314,7 @@ queue_items = Table(
     Column("first_evidence_id", Integer, ForeignKey("evidence.id"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("model_version", String(64)),  # whose score `score` is (migration 0003)
     UniqueConstraint("group_key", name="uq_queue_items_group"),
     Index("ix_queue_status_priority", "status", "priority"),
 )
@@ -347,4 +348,23 @@ review_decisions = Table(
     Column("note", Text),
     Column("content_label", String(16)),
     Index("ix_review_decisions_item", "item_id"),
+)
+
+# -- content labels for active learning (migration 0003) -----------------------------------
+
+# Reviewers' labels of posts picked by `netra queue to-label`; append-only (triggers), the
+# latest label of a post wins. Only the judged text is kept, no author fields.
+content_labels = Table(
+    "content_labels",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("post_key", String(300), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("text_hash", String(64), nullable=False),
+    Column("label", String(16), nullable=False),
+    Column("reviewer", Text, nullable=False),
+    Column("labelled_at", UTCDateTime, nullable=False),
+    Column("model_version", String(64)),
+    Column("score", Float),
+    Index("ix_content_labels_post", "post_key"),
 )
