@@ -430,15 +430,26 @@ def _add_queue(parser: argparse.ArgumentParser) -> None:
         "show", help="one item with its evidence", parents=[_common_options()]
     )
     show.add_argument("item", type=int, metavar="ITEM")
+    to_label = actions.add_parser(
+        "to-label",
+        help="posts the model is least sure about, diverse (label with `review label`)",
+        parents=[_common_options()],
+    )
+    to_label.add_argument("--n", type=int, default=50, metavar="N", help="how many (50)")
 
 
-@register("queue", "the review queue (list, show)", _add_queue)
+@register("queue", "the review queue (list, show, to-label)", _add_queue)
 def cmd_queue(args: argparse.Namespace, config: Config) -> int:
     """List queue items or show one with its evidence."""
     from pipeline.queue import get_item, list_items, status_counts
     from pipeline.review import render_item, terminal_safe
 
     with _open(config) as store:
+        if args.queue_command == "to-label":
+            from pipeline.active_learning import format_candidates, select_to_label
+
+            print(format_candidates(select_to_label(config, store, args.n, progress=_progress())))
+            return EXIT_OK
         if args.queue_command == "show":
             item = get_item(store, args.item)
             if item is None:
@@ -480,6 +491,15 @@ def _add_review(parser: argparse.ArgumentParser) -> None:
         choices=("partisan", "not_partisan"),
         help="your own judgement of the text (used for retraining)",
     )
+    label = actions.add_parser(
+        "label",
+        help="label the `queue to-label` posts (or one post: --post KEY --label L)",
+        parents=[_common_options()],
+    )
+    label.add_argument("--reviewer", dest="label_reviewer", metavar="NAME", help="your name")
+    label.add_argument("--n", type=int, default=50, metavar="N", help="how many posts (50)")
+    label.add_argument("--post", metavar="KEY", help="label this post (platform:post_id)")
+    label.add_argument("--label", dest="post_label", choices=("partisan", "not_partisan"))
 
 
 @register("review", "review queue items (interactive, or: review decide ITEM ...)", _add_review)
@@ -488,6 +508,8 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
     from pipeline.review import decide, review_session
 
     with _open(config) as store:
+        if args.review_command == "label":
+            return _review_label(args, config, store)
         if args.review_command == "decide":
             decisions = decide(
                 store,
@@ -510,6 +532,26 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
         decided = ", ".join(f"{k}: {v}" for k, v in summary.decided.items()) or "none"
         print(f"shown {summary.shown}, decided ({decided}), skipped {summary.skipped}")
         return EXIT_OK
+
+
+def _review_label(args: argparse.Namespace, config: Config, store: Store) -> int:
+    """`review label`: one scripted label, or an interactive session over `queue to-label`."""
+    from pipeline.active_learning import label_post, label_session
+
+    reviewer = args.label_reviewer or args.session_reviewer
+    if args.post or args.post_label:
+        if not (args.post and args.post_label and reviewer):
+            raise UsageError("a scripted label needs --post KEY, --label and --reviewer")
+        label_post(store, args.post, args.post_label, reviewer)
+        print(f"{args.post}: labelled {args.post_label}")
+        return EXIT_OK
+    if not reviewer:
+        print("reviewer name: ", end="", flush=True)
+        reviewer = sys.stdin.readline().strip()
+    summary = label_session(config, store, reviewer, sys.stdin, sys.stdout, n=args.n)
+    counts = ", ".join(f"{k}: {v}" for k, v in summary.labelled.items()) or "none"
+    print(f"shown {summary.shown}, labelled ({counts}), skipped {summary.skipped}")
+    return EXIT_OK
 
 
 def _add_export(parser: argparse.ArgumentParser) -> None:
@@ -584,6 +626,145 @@ def cmd_purge(args: argparse.Namespace, config: Config) -> int:
             f" {report['matches']} link rows, {report['authors']} author profiles"
         )
         return EXIT_OK
+
+
+# -- retrain and model versions --------------------------------------------------------------
+
+
+def _add_retrain(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--add",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE.csv",
+        help="labelled CSV (text,label) to train on as well (repeatable)",
+    )
+    parser.add_argument("--corpus", type=Path, metavar="DIR", help="seed corpus folder")
+    parser.add_argument(
+        "--no-promote", action="store_true", help="keep the new version as a candidate"
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+@register(
+    "retrain",
+    "train a candidate on seed + reviewer labels, compare, promote if not worse",
+    _add_retrain,
+)
+def cmd_retrain(args: argparse.Namespace, config: Config) -> int:
+    """Retrain from reviewers' labels; exit 0 also when there was too little new data."""
+    from pipeline.retrain import format_report, retrain
+
+    with _open(config) as store:
+        result = retrain(
+            config,
+            store,
+            add_files=args.add,
+            corpus_dir=args.corpus,
+            auto_promote=not args.no_promote,
+            progress=_progress(),
+        )
+    if result.status == "skipped":
+        print(result.message)
+        return EXIT_OK
+    if args.json:
+        _print_json(result.report)
+    else:
+        print(format_report(result.report))
+        if result.report_paths:
+            print(f"report: {result.report_paths[1]} (JSON: {result.report_paths[0]})")
+    return EXIT_OK
+
+
+def _add_models(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="model versions", parents=[_common_options()])
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    show = actions.add_parser("show", help="one version's card", parents=[_common_options()])
+    show.add_argument("version", metavar="VERSION")
+    show.add_argument("--json", action="store_true", help="card and history as JSON")
+    promote = actions.add_parser(
+        "promote",
+        help="make VERSION current (re-scores pending items)",
+        parents=[_common_options()],
+    )
+    promote.add_argument("version", metavar="VERSION")
+    promote.add_argument("--by", metavar="NAME", help="who decided (kept in the history)")
+    back = actions.add_parser(
+        "rollback", help="back to the previously promoted version", parents=[_common_options()]
+    )
+    back.add_argument("--by", metavar="NAME", help="who decided (kept in the history)")
+
+
+def _store_or_none(config: Config) -> Store | None:
+    from pipeline.errors import StoreError
+
+    try:
+        return _open(config)
+    except StoreError as exc:
+        log.warning("pending queue items will not be re-scored: %s", exc)
+        return None
+
+
+@register("models", "model versions (list, show VERSION, promote VERSION, rollback)", _add_models)
+def cmd_models(args: argparse.Namespace, config: Config) -> int:
+    """List, show, promote or roll back model versions."""
+    from pipeline.models import (
+        format_models,
+        format_promotion,
+        list_models,
+        promote,
+        rollback,
+        show_model,
+    )
+
+    root = config.paths.models_dir
+    if args.models_command == "list":
+        infos = list_models(root)
+        if args.json:
+            _print_json(
+                [
+                    {
+                        "version": i.version,
+                        "status": i.status,
+                        "reason": i.reason,
+                        "error": i.error,
+                        "threshold": (i.card or {}).get("threshold"),
+                        "modified": i.modified.isoformat(),
+                    }
+                    for i in infos
+                ]
+            )
+        else:
+            print(format_models(infos))
+        return EXIT_OK
+    if args.models_command == "show":
+        shown = show_model(root, args.version)
+        if args.json:
+            _print_json({key: value for key, value in shown.items() if key != "card_md"})
+        else:
+            print(f"{shown['version']}: {shown['status']}")
+            if shown["reason"]:
+                print(f"not promoted: {shown['reason']}")
+            if shown["error"]:
+                print(f"refused: {shown['error']}")
+            for event in shown["history"]:
+                print(f"  {event.get('at', '?')} {event['action']}: {event.get('reason') or ''}")
+            if shown["card_md"]:
+                print(shown["card_md"])
+        return EXIT_OK if shown["error"] is None else EXIT_FAILURE
+    store = _store_or_none(config)
+    try:
+        if args.models_command == "promote":
+            result = promote(config, args.version, store=store, by=args.by)
+        else:
+            result = rollback(config, store=store, by=args.by)
+    finally:
+        if store is not None:
+            store.close()
+    print(format_promotion(result))
+    return EXIT_OK
 
 
 # -- schedule -------------------------------------------------------------------------------

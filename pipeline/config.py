@@ -113,6 +113,8 @@ class RetrainConfig:
     tolerance: float = 0.01
     min_new_labels: int = 20
     seed: int = 20240214
+    # Fewer evaluation rows unseen by both models than this: no automatic promotion.
+    min_eval_rows: int = 30
 
 
 @dataclass(frozen=True)
