@@ -88,20 +88,21 @@ def label_post(
         raise UsageError("a label needs the reviewer's name (--reviewer)")
     text = _judged_text(store, post_key)
     with store.transaction() as conn:
-        return int(
-            conn.execute(
-                insert(schema.content_labels).values(
-                    post_key=post_key,
-                    text=text,
-                    text_hash=content_hash(text),
-                    label=label,
-                    reviewer=reviewer.strip(),
-                    labelled_at=now or utcnow(),
-                    model_version=model_version,
-                    score=score,
-                )
-            ).inserted_primary_key[0]
+        inserted = conn.execute(
+            insert(schema.content_labels).values(
+                post_key=post_key,
+                text=text,
+                text_hash=content_hash(text),
+                label=label,
+                reviewer=reviewer.strip(),
+                labelled_at=now or utcnow(),
+                model_version=model_version,
+                score=score,
+            )
         )
+    key = inserted.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def labelled(store: Store) -> tuple[set[str], set[str]]:

@@ -750,7 +750,9 @@ def cmd_models(args: argparse.Namespace, config: Config) -> int:
             if shown["error"]:
                 print(f"refused: {shown['error']}")
             for event in shown["history"]:
-                print(f"  {event.get('at', '?')} {event['action']}: {event.get('reason') or ''}")
+                who = f" by {event['by']}" if event.get("by") else ""
+                why = f": {event['reason']}" if event.get("reason") else ""
+                print(f"  {event.get('at', '?')} {event['action']}{who}{why}")
             if shown["card_md"]:
                 print(shown["card_md"])
         return EXIT_OK if shown["error"] is None else EXIT_FAILURE

@@ -354,7 +354,9 @@ class ModelInfo:
     """One directory in the models folder and what is known about it."""
 
     version: str
-    status: str  # current | previous | promoted earlier | candidate | available | invalid
+    status: (
+        str  # current | previous | promoted earlier | rolled back | candidate | available | invalid
+    )
     card: dict[str, Any] | None
     error: str | None
     modified: datetime
@@ -365,18 +367,19 @@ def _status_of(
     version: str,
     current: str | None,
     previous: str | None,
-    stack: Sequence[str],
-    trained: dict[str, dict[str, Any]],
+    history: Sequence[dict[str, Any]],
 ) -> tuple[str, str | None]:
-    event = trained.get(version)
     if version == current:
         return "current", None
     if version == previous:
         return "previous", None
-    if version in stack:
+    if version in promotion_stack(history):
         return "promoted earlier", None
-    if event is not None and not event.get("promoted"):
-        return "candidate", event.get("reason")
+    if any(e["version"] == version and e.get("action") == "promote" for e in history):
+        return "rolled back", None
+    trained = [e for e in history if e["version"] == version and e.get("action") == "trained"]
+    if trained and not trained[-1].get("promoted"):
+        return "candidate", trained[-1].get("reason")
     return "available", None
 
 
@@ -385,8 +388,6 @@ def list_models(root: Path) -> list[ModelInfo]:
     if not root.is_dir():
         return []
     history = read_history(root)
-    trained = {e["version"]: e for e in history if e.get("action") == "trained"}
-    stack = promotion_stack(history)
     current = current_version(root)
     previous = rollback_target(root)
     infos: list[ModelInfo] = []
@@ -400,7 +401,7 @@ def list_models(root: Path) -> list[ModelInfo]:
             error = None
         except ModelError as exc:
             card, error = None, str(exc)
-        status, reason = _status_of(directory.name, current, previous, stack, trained)
+        status, reason = _status_of(directory.name, current, previous, history)
         if error is not None:
             status = "invalid" if status != "current" else "current (INVALID)"
         stamp = directory / MANIFEST if (directory / MANIFEST).exists() else directory
@@ -426,22 +427,19 @@ def show_model(root: Path, version: str) -> dict[str, Any]:
         "error": info.error,
         "card": info.card,
         "card_md": card_md.read_text(encoding="utf-8") if card_md.exists() else None,
-        "history": [event for event in read_history(root) if event["version"] == version],
+        "history": [
+            event
+            for event in read_history(root)
+            if version in (event["version"], event.get("previous"))
+        ],
     }
-
-
-def _metric(card: dict[str, Any] | None, *path: str) -> str:
-    value: Any = card or {}
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    return f"{value:.3f}" if isinstance(value, int | float) else "–"
 
 
 def format_models(infos: Sequence[ModelInfo]) -> str:
     """The `netra models list` table."""
     if not infos:
         return "no models"
-    lines = [f"  {'version':<32} {'status':<17} {'thresh':>6} {'PR-AUC':>6}  trained on"]
+    lines = [f"  {'version':<32} {'status':<17} {'thresh':>6}  trained on (rows)"]
     for info in infos:
         marker = "*" if info.status.startswith("current") else " "
         card = info.card or {}
@@ -452,15 +450,10 @@ def format_models(infos: Sequence[ModelInfo]) -> str:
             trained_on = ", ".join(f"{name} {value['rows']}" for name, value in origins.items())
         else:
             trained_on = f"seed {rows}" if rows is not None else "–"
-        pr_auc = (
-            _metric(card, "metrics", "held_out", "overall", "pr_auc")
-            if "held_out" in card.get("metrics", {})
-            else _metric(card, "metrics", "cross_validation", "overall", "pr_auc")
-        )
         threshold = card.get("threshold")
         lines.append(
             f"{marker} {info.version:<32} {info.status:<17} "
-            f"{threshold if threshold is not None else '–':>6} {pr_auc:>6}  {trained_on}"
+            f"{threshold if threshold is not None else '–':>6}  {trained_on}"
         )
         if info.reason:
             lines.append(f"      not promoted: {info.reason}")

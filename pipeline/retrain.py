@@ -424,13 +424,18 @@ def _class_table(examples: Sequence[Example], attribute: str) -> dict[str, dict[
     return dict(sorted(table.items()))
 
 
+def _metrics(labels: Any, scores: Any, threshold: float) -> dict[str, Any]:
+    """binary_metrics for arrays or lists."""
+    return binary_metrics(np.asarray(labels).tolist(), np.asarray(scores).tolist(), threshold)
+
+
 def _metrics_by(
     examples: Sequence[Example], scores: np.ndarray, threshold: float, attribute: str
 ) -> dict[str, Any]:
     labels = np.array([example.label for example in examples], dtype=np.int64)
     keys = np.array([getattr(example, attribute) for example in examples], dtype=object)
     return {
-        str(key): binary_metrics(labels[keys == key], scores[keys == key], threshold)
+        str(key): _metrics(labels[keys == key], scores[keys == key], threshold)
         for key in sorted(set(keys.tolist()))
     }
 
@@ -673,11 +678,11 @@ def _fit_candidate(
             "cross_validation": {
                 "scheme": "leave one contest out (" + ", ".join(HELD_OUT_CONTESTS) + "); "
                 "reviewer and added rows spread over the folds by text hash",
-                "overall": binary_metrics(labels, oof, threshold),
+                "overall": _metrics(labels, oof, threshold),
                 "by_contest": _metrics_by(train, oof, threshold, "contest"),
                 "by_category": _metrics_by(train, oof, threshold, "category"),
             },
-            "training": binary_metrics(labels, training_scores, threshold),
+            "training": _metrics(labels, training_scores, threshold),
         },
         "training_scores_sha256": hashlib.sha256(
             ";".join(f"{value:.6f}" for value in training_scores.tolist()).encode()
@@ -764,7 +769,7 @@ def retrain(
     scores = _score_evaluation(data.evaluation, candidate, current, progress)
     card["metrics"]["held_out"] = {
         "file": "evaluation rows (seed held-out part + newest reviewer labels)",
-        "overall": binary_metrics(scores.labels, scores.candidate, candidate.threshold),
+        "overall": _metrics(scores.labels, scores.candidate, candidate.threshold),
         "by_source": _metrics_by(scores.rows, scores.candidate, candidate.threshold, "origin"),
     }
     directory = _write_version(
@@ -814,7 +819,14 @@ def _write_version(
     temporary = root / f".tmp-{version}-{os.getpid()}"
     shutil.rmtree(temporary, ignore_errors=True)
     write_model_dir(temporary, model, card, card_md)
-    os.rename(temporary, final)  # a listing or scorer never sees a half-written version
+    try:
+        os.rename(temporary, final)  # a listing or scorer never sees a half-written version
+    except OSError:
+        shutil.rmtree(temporary, ignore_errors=True)
+        if not final.is_dir():
+            raise
+        # A concurrent retraining on the same data got there first: same name, same model.
+        return _write_version(root, version, model, card, card_md)
     return final
 
 
@@ -862,7 +874,7 @@ def _report(
         "rows": len(rows),
         "by_origin": _class_table(rows, "origin"),
         "candidate": {
-            "overall": binary_metrics(labels, scores.candidate, threshold),
+            "overall": _metrics(labels, scores.candidate, threshold),
             "by_origin": _metrics_by(rows, scores.candidate, threshold, "origin"),
         },
         "current": None,
@@ -870,7 +882,7 @@ def _report(
     }
     if current is not None and scores.current is not None:
         evaluation["current"] = {
-            "overall": binary_metrics(labels, scores.current, current.threshold),
+            "overall": _metrics(labels, scores.current, current.threshold),
             "by_origin": _metrics_by(rows, scores.current, current.threshold, "origin"),
         }
         seen = np.array(_seen_by(current.card, rows), dtype=bool)
@@ -879,10 +891,10 @@ def _report(
             "rows": int(fair.sum()),
             "positives": int(labels[fair].sum()),
             "left_out_seen_by_current": int(seen.sum()),
-            "candidate": binary_metrics(labels[fair], scores.candidate[fair], threshold)
+            "candidate": _metrics(labels[fair], scores.candidate[fair], threshold)
             if fair.any()
             else None,
-            "current": binary_metrics(labels[fair], scores.current[fair], current.threshold)
+            "current": _metrics(labels[fair], scores.current[fair], current.threshold)
             if fair.any()
             else None,
         }

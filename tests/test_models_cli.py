@@ -140,8 +140,9 @@ def test_list_show_promote_and_rollback(
 
     assert cli(config_file, "show", "model-b") == 0
     shown = capsys.readouterr().out
-    assert "model-b: previous" not in shown  # model-a is current again: b is no longer previous
-    assert "# Model card: model-b" in shown and "rollback" in shown
+    assert "model-b: rolled back" in shown
+    assert "promote by Lead" in shown and "rollback by" in shown
+    assert "# Model card: model-b" in shown
 
 
 def test_rollback_after_a_version_set_outside_the_history(config: Config) -> None:
