@@ -410,3 +410,14 @@ def test_a_tampered_version_is_refused_not_reused(world: World) -> None:
         retrain(world.config, world.store, corpus_dir=world.corpus, settings=SETTINGS)
     with pytest.raises(ModelError, match="does not match the manifest"):
         load_scoring_model(world.config, result.directory)
+
+
+def test_a_broken_current_model_is_never_replaced_automatically(world: World) -> None:
+    card_md = world.config.paths.models_dir / world.baseline / "card.md"
+    card_md.write_text("# edited by hand\n", encoding="utf-8")
+    result = retrain(world.config, world.store, corpus_dir=world.corpus, settings=SETTINGS)
+    assert result.status == "candidate"
+    assert f"the current model {world.baseline} cannot be loaded" in result.message
+    assert "does not match the manifest" in result.message
+    assert (world.config.paths.models_dir / CURRENT).read_text().strip() == world.baseline
+    assert result.report["current"]["error"] and result.report["evaluation"]["current"] is None
