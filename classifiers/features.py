@@ -14,7 +14,6 @@ prediction can be explained term by term.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Protocol
@@ -28,6 +27,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
+from pipeline.errors import ModelError
+
 TOKEN_CACHE_SIZE = 1 << 18
 
 
@@ -36,15 +37,16 @@ class ModelSettings:
     """Hyper-parameters of one model; stored in its card so `netra train` can rebuild it."""
 
     word_ngram_max: int = 2
-    char_ngram_min: int = 2
+    char_ngram_min: int = 3
     char_ngram_max: int = 5
     min_df: int = 2
-    C: float = 4.0
+    C: float = 16.0
     class_weight: str | None = "balanced"
     calibration_folds: int = 5
     seed: int = 20240214
     stem: bool = True
     stopwords: bool = True
+    cue_features: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -58,7 +60,7 @@ class ModelSettings:
 
 
 def build_pipeline(settings: ModelSettings) -> Pipeline:
-    """An unfitted pipeline over rows of (word stream, character stream) strings."""
+    """An unfitted pipeline over rows of (word stream, character stream, cue stream) strings."""
     word = TfidfVectorizer(
         analyzer="word",
         token_pattern=r"\S+",
@@ -89,7 +91,17 @@ def build_pipeline(settings: ModelSettings) -> Pipeline:
         cv=StratifiedKFold(settings.calibration_folds, shuffle=True, random_state=settings.seed),
         ensemble=False,  # one linear model + one sigmoid: explanations match the score exactly
     )
-    features = ColumnTransformer([("word", word, 0), ("char", char, 1)], sparse_threshold=1.0)
+    blocks: list[tuple[str, TfidfVectorizer, int]] = [("word", word, 0), ("char", char, 1)]
+    if settings.cue_features:
+        cue = TfidfVectorizer(
+            analyzer="word",
+            token_pattern=r"\S+",
+            lowercase=False,
+            sublinear_tf=True,
+            dtype=np.float64,
+        )
+        blocks.append(("cue", cue, 2))
+    features = ColumnTransformer(blocks, sparse_threshold=1.0)
     return Pipeline([("features", features), ("classifier", calibrated)])
 
 
@@ -131,137 +143,280 @@ class Explainable:
 
     matrix: sp.csr_matrix  # TF-IDF values, documents x features
     counts: sp.csr_matrix  # raw counts, same sparsity structure as `matrix`
-    token_doc: np.ndarray  # per token occurrence (all documents in order): its document
-    token_unique: np.ndarray  # per token occurrence: its row in `char_map`
-    char_map: sp.csr_matrix  # distinct tokens of the batch x features: char n-gram counts
-    word_token: np.ndarray  # per word-feature share: token occurrence
-    word_doc: np.ndarray  # per word-feature share: document
-    word_feature: np.ndarray  # per word-feature share: feature
-    word_weight: np.ndarray  # per word-feature share: 1, or 0.5 for each half of a bigram
+    share_occurrence: np.ndarray  # per share of a feature occurrence: its token occurrence
+    share_entry: np.ndarray  # per share: its entry (position in matrix.data)
+    share_weight: np.ndarray  # per share: 1, or 0.5 for each half of a word bigram
+    n_occurrences: int  # token occurrences in the batch (all documents in order)
+
+
+@dataclass
+class Batch:
+    """Decision values of a batch of texts, and per token occurrence its share of them."""
+
+    decision: np.ndarray  # per document: the linear model's decision value
+    has_features: np.ndarray  # per document: whether any feature fired
+    contributions: np.ndarray | None  # per token occurrence (documents in order), if explained
+
+
+# (token occurrences, raw feature occurrences, weight): how raw occurrences are shared
+Share = tuple[np.ndarray, np.ndarray, float]
+
+
+@dataclass
+class _Counted:
+    """A batch's TF-IDF entries, sorted by (document, feature), and how tokens share them."""
+
+    n_docs: int
+    n_occurrences: int
+    rows: np.ndarray
+    columns: np.ndarray
+    values: np.ndarray  # TF-IDF values (normalised per document and block)
+    counts: np.ndarray  # raw counts
+    entry_of: np.ndarray  # per raw feature occurrence: its entry
+    shares: list[Share]
+
+
+def _grow(array: np.ndarray, needed: int) -> np.ndarray:
+    """`array` with room for at least `needed` items (capacity doubles: amortised appends)."""
+    if needed <= len(array):
+        return array
+    bigger = np.empty(max(needed, 2 * len(array)), dtype=array.dtype)
+    bigger[: len(array)] = array
+    return bigger
 
 
 class FastFeatures:
-    """TF-IDF features of token lists, identical to the fitted `ColumnTransformer`'s output."""
+    """TF-IDF features of token lists, identical to the fitted `ColumnTransformer`'s output.
+
+    All that depends on one token alone is worked out once per distinct token and kept in flat
+    arrays (bounded): its character n-gram ids (`char_wb` n-grams never cross a token), its word
+    unigram id, whether its stem is in the word stream, its cue id. A batch of texts is then one
+    dictionary lookup per token and a fixed number of numpy operations over the whole batch:
+    bigrams are matched by a sorted-key search, counts by one stable (radix) sort.
+
+    A token's stem and cue must be functions of the token, as `Normalizer` makes them (the stem
+    of a word, "" for a stopword); one instance serves one normaliser configuration.
+    """
 
     def __init__(self, features: ColumnTransformer) -> None:
-        word = features.named_transformers_["word"]
-        char = features.named_transformers_["char"]
+        transformers = features.named_transformers_
+        word, char = transformers["word"], transformers["char"]
+        cue = transformers.get("cue")
+        if tuple(word.ngram_range) not in ((1, 1), (1, 2)):
+            raise ModelError(f"fast features support word n-grams 1-2, not {word.ngram_range}")
         self.word_vocabulary: dict[str, int] = {k: int(v) for k, v in word.vocabulary_.items()}
         self.n_word = len(self.word_vocabulary)
+        n_char = len(char.vocabulary_)
         self.char_vocabulary: dict[str, int] = {
             k: int(v) + self.n_word for k, v in char.vocabulary_.items()
         }
-        self.n_features = self.n_word + len(self.char_vocabulary)
-        self.idf = np.concatenate([word.idf_, char.idf_]).astype(np.float64)
+        offset = self.n_word + n_char
+        self.cue_vocabulary: dict[str, int] = (
+            {k: int(v) + offset for k, v in cue.vocabulary_.items()} if cue is not None else {}
+        )
+        self.n_features = offset + len(self.cue_vocabulary)
+        blocks = [word.idf_, char.idf_] + ([cue.idf_] if cue is not None else [])
+        self.idf = np.concatenate(blocks).astype(np.float64)
+        self.n_blocks = len(blocks)
+        self.feature_block = np.repeat(
+            np.arange(len(blocks), dtype=np.int64), [len(idf) for idf in blocks]
+        )
         self.bigrams = word.ngram_range[1] >= 2
         self.char_range: tuple[int, int] = tuple(char.ngram_range)  # type: ignore[assignment]
-        self._char_cache: dict[str, list[int]] = {}
+        keys: list[int] = []
+        ids: list[int] = []
+        for gram, index in self.word_vocabulary.items():
+            first, space, second = gram.partition(" ")
+            if space:
+                # A bigram's words are at least as frequent as the bigram, so min_df kept them.
+                a, b = self.word_vocabulary.get(first), self.word_vocabulary.get(second)
+                if a is None or b is None:
+                    raise ModelError(f"word bigram {gram!r} has a word outside the vocabulary")
+                keys.append(a * self.n_word + b)
+                ids.append(index)
+        order = np.argsort(np.asarray(keys, dtype=np.int64), kind="stable")
+        self._bigram_keys = np.asarray(keys, dtype=np.int64)[order]
+        self._bigram_ids = np.asarray(ids, dtype=np.int64)[order]
+        self._reset_tokens()
 
-    def _char_indices(self, token: str) -> list[int]:
-        cached = self._char_cache.get(token)
-        if cached is None:
+    # -- the per-token table ------------------------------------------------------------------
+
+    def _reset_tokens(self) -> None:
+        self._keys: dict[str, int] = {}
+        self._char_start = np.zeros(1024, dtype=np.int64)  # token key -> start in _char_ids
+        self._char_ids = np.zeros(8192, dtype=np.int64)
+        self._char_used = 0
+        self._unigram = np.zeros(1024, dtype=np.int64)  # word feature id of the stem, or -1
+        self._in_stream = np.zeros(1024, dtype=bool)  # the stem is in the word stream
+        self._cue = np.zeros(1024, dtype=np.int64)  # cue feature id, or -1
+
+    def _register(self, token: str, stem: str, cue: str) -> int:
+        key = len(self._keys)
+        if char_token(token):
             vocabulary = self.char_vocabulary
-            cached = (
-                [
-                    vocabulary[gram]
-                    for gram in char_wb_ngrams(token, *self.char_range)
-                    if gram in vocabulary
-                ]
-                if char_token(token)
-                else []
-            )
-            if len(self._char_cache) > TOKEN_CACHE_SIZE:
-                self._char_cache.clear()  # bounded memory on endless streams
-            self._char_cache[token] = cached
-        return cached
+            grams = [
+                vocabulary[gram]
+                for gram in char_wb_ngrams(token, *self.char_range)
+                if gram in vocabulary
+            ]
+        else:
+            grams = []
+        self._char_start = _grow(self._char_start, key + 2)
+        self._char_ids = _grow(self._char_ids, self._char_used + len(grams))
+        self._char_ids[self._char_used : self._char_used + len(grams)] = grams
+        self._char_start[key] = self._char_used
+        self._char_used += len(grams)
+        self._char_start[key + 1] = self._char_used
+        for name in ("_unigram", "_in_stream", "_cue"):
+            setattr(self, name, _grow(getattr(self, name), key + 1))
+        self._unigram[key] = self.word_vocabulary.get(stem, -1) if stem else -1
+        self._in_stream[key] = bool(stem)
+        self._cue[key] = self.cue_vocabulary.get(cue, -1) if cue else -1
+        self._keys[token] = key
+        return key
+
+    def _register_missing(self, doc: Streams, keys: list[int | None]) -> list[int]:
+        cues = getattr(doc, "cues", ()) or ("",) * len(doc.tokens)
+        complete: list[int] = []
+        for key, token, stem, cue in zip(keys, doc.tokens, doc.stems, cues, strict=True):
+            if key is None:
+                key = self._keys.get(token)  # the same new token twice in one text
+                if key is None:
+                    key = self._register(token, stem, cue)
+            complete.append(key)
+        return complete
+
+    def _token_keys(self, docs: Sequence[Streams]) -> tuple[np.ndarray, np.ndarray]:
+        """Per token occurrence its key, and per document its token count."""
+        if len(self._keys) > TOKEN_CACHE_SIZE:
+            self._reset_tokens()  # bounded memory on endless streams; only between batches
+        get = self._keys.get
+        flat: list[int] = []
+        lengths: list[int] = []
+        for doc in docs:
+            keys = list(map(get, doc.tokens))
+            if None in keys:
+                keys = self._register_missing(doc, keys)
+            flat += keys
+            lengths.append(len(keys))
+        return np.asarray(flat, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
+
+    # -- a batch ----------------------------------------------------------------------------
+
+    def _entries(
+        self, keys: np.ndarray, lengths: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[Share]]:
+        """Every feature occurrence: (document, feature), plus how each is shared among tokens."""
+        doc = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+        occurrence = np.arange(len(keys), dtype=np.int64)
+        docs: list[np.ndarray] = []
+        feats: list[np.ndarray] = []
+        shares: list[Share] = []
+        start = 0
+
+        def add(occurrences: np.ndarray, features: np.ndarray, weight: float = 1.0) -> None:
+            nonlocal start
+            docs.append(doc[occurrences])
+            feats.append(features)
+            shares.append((occurrences, np.arange(start, start + len(features)), weight))
+            start += len(features)
+
+        # character n-grams: each occurrence expands into its token's row of the table
+        first = self._char_start[keys]
+        sizes = self._char_start[keys + 1] - first
+        total = int(sizes.sum())
+        owner = np.repeat(occurrence, sizes)
+        position = np.repeat(first - (np.cumsum(sizes) - sizes), sizes) + np.arange(
+            total, dtype=np.int64
+        )
+        add(owner, self._char_ids[position])
+        unigram = self._unigram[keys]
+        found = np.flatnonzero(unigram >= 0)
+        add(found, unigram[found])
+        if self.bigrams:
+            stream = np.flatnonzero(self._in_stream[keys])
+            left, right = stream[:-1], stream[1:]
+            a, b = unigram[left], unigram[right]
+            usable = (doc[left] == doc[right]) & (a >= 0) & (b >= 0)
+            left, right = left[usable], right[usable]
+            wanted = a[usable] * self.n_word + b[usable]
+            where = np.searchsorted(self._bigram_keys, wanted)
+            where[where == len(self._bigram_keys)] = 0
+            hit = self._bigram_keys[where] == wanted if len(self._bigram_keys) else wanted < 0
+            left, right = left[hit], right[hit]
+            add(left, self._bigram_ids[where[hit]], 0.5)
+            # the right-hand half of each bigram shares the same entries as the left-hand half
+            shares.append((right, shares[-1][1], 0.5))
+        cue = self._cue[keys]
+        found = np.flatnonzero(cue >= 0)
+        add(found, cue[found])
+        return np.concatenate(docs), np.concatenate(feats), shares
+
+    def _counted(self, docs: Sequence[Streams]) -> _Counted:
+        n_docs = len(docs)
+        keys, lengths = self._token_keys(docs)
+        rows_raw, features_raw, shares = self._entries(keys, lengths)
+        # Count (document, feature) pairs: one stable (radix) sort of their combined key.
+        combined = rows_raw * self.n_features + features_raw
+        order = np.argsort(combined, kind="stable")
+        ordered = combined[order]
+        fresh = np.ones(len(ordered), dtype=bool)
+        fresh[1:] = ordered[1:] != ordered[:-1]
+        starts = np.flatnonzero(fresh)
+        sizes = np.diff(np.append(starts, len(ordered)))
+        unique = ordered[starts]
+        entry_of = np.empty(len(combined), dtype=np.int64)
+        entry_of[order] = np.repeat(np.arange(len(unique), dtype=np.int64), sizes)
+        rows = unique // self.n_features
+        columns = unique - rows * self.n_features
+        counts = sizes.astype(np.float64)
+        values = (1.0 + np.log(counts)) * self.idf[columns]
+        block = rows * self.n_blocks + self.feature_block[columns]
+        norms = np.sqrt(
+            np.bincount(block, weights=values * values, minlength=n_docs * self.n_blocks)
+        )
+        values /= norms[block]
+        return _Counted(n_docs, len(keys), rows, columns, values, counts, entry_of, shares)
+
+    def batch(
+        self, docs: Sequence[Streams], coef: np.ndarray, intercept: float, *, explain: bool
+    ) -> Batch:
+        """Decision values of the linear model with weights `coef`; per-token shares if asked."""
+        counted = self._counted(docs)
+        weighted = counted.values * coef[counted.columns]
+        decision = np.bincount(counted.rows, weights=weighted, minlength=counted.n_docs)
+        has_features = np.bincount(counted.rows, minlength=counted.n_docs) > 0
+        contributions = None
+        if explain:
+            ratio = weighted / counted.counts
+            contributions = np.zeros(counted.n_occurrences, dtype=np.float64)
+            for occurrences, first_entries, weight in counted.shares:
+                contributions += np.bincount(
+                    occurrences,
+                    weights=ratio[counted.entry_of[first_entries]] * weight,
+                    minlength=counted.n_occurrences,
+                )
+        return Batch(decision + intercept, has_features, contributions)
 
     def transform(
         self, docs: Sequence[Streams], explain: bool = False
     ) -> tuple[sp.csr_matrix, Explainable | None]:
         """TF-IDF matrix (CSR, float64) of normalised texts, plus what explanations need."""
-        n_docs = len(docs)
-        word_rows: list[int] = []
-        word_cols: list[int] = []
-        shares: tuple[list[int], list[int], list[int], list[float]] = ([], [], [], [])
-        token_rows: list[int] = []
-        token_ids: list[int] = []
-        distinct: dict[str, int] = {}
-        lookup = self.word_vocabulary.get
-        bigrams = self.bigrams
-        token_base = 0
-        for d, doc in enumerate(docs):
-            tokens = doc.tokens
-            n_tokens = len(tokens)
-            token_ids.extend([distinct.setdefault(token, len(distinct)) for token in tokens])
-            token_rows.extend([d] * n_tokens)
-            stems = [stem for stem in doc.stems if stem]
-            found = [lookup(stem) for stem in stems]
-            if bigrams:
-                found += [lookup(a + " " + b) for a, b in itertools.pairwise(stems)]
-            if explain:
-                gids = [token_base + i for i, stem in enumerate(doc.stems) if stem]
-                n_stems = len(stems)
-                for j, index in enumerate(found):
-                    if index is None:
-                        continue
-                    if j < n_stems:
-                        shares[0].append(gids[j])
-                        shares[1].append(d)
-                        shares[2].append(index)
-                        shares[3].append(1.0)
-                    else:
-                        k = j - n_stems
-                        shares[0].extend((gids[k], gids[k + 1]))
-                        shares[1].extend((d, d))
-                        shares[2].extend((index, index))
-                        shares[3].extend((0.5, 0.5))
-            found = [index for index in found if index is not None]
-            word_cols.extend(found)
-            word_rows.extend([d] * len(found))
-            token_base += n_tokens
-        shape = (n_docs, self.n_features)
-        word_counts = sp.csr_matrix(
-            (np.ones(len(word_rows)), (word_rows, word_cols)), shape=shape, dtype=np.float64
-        )
-        map_rows: list[int] = []
-        map_cols: list[int] = []
-        for token, row in distinct.items():
-            grams = self._char_indices(token)
-            map_rows.extend([row] * len(grams))
-            map_cols.extend(grams)
-        char_map = sp.csr_matrix(
-            (np.ones(len(map_rows)), (map_rows, map_cols)),
-            shape=(len(distinct), self.n_features),
-            dtype=np.float64,
-        )
-        occurrences = sp.csr_matrix(
-            (np.ones(len(token_rows)), (token_rows, token_ids)),
-            shape=(n_docs, len(distinct)),
-            dtype=np.float64,
-        )
-        counts = (word_counts + occurrences @ char_map).tocsr()
-        counts.sum_duplicates()
-        counts.sort_indices()
-        counts.eliminate_zeros()
-        rows = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(counts.indptr))
-        values = (1.0 + np.log(counts.data)) * self.idf[counts.indices]
-        block = rows * 2 + (counts.indices >= self.n_word)
-        norms = np.sqrt(np.bincount(block, weights=values * values, minlength=2 * n_docs))
-        matrix = sp.csr_matrix(
-            (values / norms[block], counts.indices.copy(), counts.indptr.copy()), shape=shape
-        )
+        counted = self._counted(docs)
+        indptr = np.zeros(counted.n_docs + 1, dtype=np.int64)
+        np.cumsum(np.bincount(counted.rows, minlength=counted.n_docs), out=indptr[1:])
+        shape = (counted.n_docs, self.n_features)
+        matrix = sp.csr_matrix((counted.values, counted.columns, indptr), shape=shape)
         if not explain:
             return matrix, None
+        shares = counted.shares
         return matrix, Explainable(
             matrix=matrix,
-            counts=counts,
-            token_doc=np.asarray(token_rows, dtype=np.int64),
-            token_unique=np.asarray(token_ids, dtype=np.int64),
-            char_map=char_map,
-            word_token=np.asarray(shares[0], dtype=np.int64),
-            word_doc=np.asarray(shares[1], dtype=np.int64),
-            word_feature=np.asarray(shares[2], dtype=np.int64),
-            word_weight=np.asarray(shares[3], dtype=np.float64),
+            counts=sp.csr_matrix((counted.counts, counted.columns, indptr), shape=shape),
+            share_occurrence=np.concatenate([share[0] for share in shares]),
+            share_entry=np.concatenate([counted.entry_of[share[1]] for share in shares]),
+            share_weight=np.concatenate([np.full(len(share[0]), share[2]) for share in shares]),
+            n_occurrences=counted.n_occurrences,
         )
 
 
@@ -271,26 +426,10 @@ def token_contributions(explainable: Explainable, coef: np.ndarray) -> np.ndarra
     A feature's contribution (TF-IDF value x weight) is split evenly over its occurrences;
     a word bigram's occurrence is split half and half between its two tokens.
     """
-    ratio = explainable.matrix.copy()
-    ratio.data = ratio.data * coef[ratio.indices] / explainable.counts.data
-    n_cols = np.int64(ratio.shape[1])
-    # Sorted (document, feature) keys of the CSR entries, for vectorised lookups.
-    entry_rows = np.repeat(np.arange(ratio.shape[0], dtype=np.int64), np.diff(ratio.indptr))
-    keys = entry_rows * n_cols + ratio.indices
-    # Expand each token occurrence into its character n-grams (its row of char_map).
-    char_map = explainable.char_map
-    lengths = np.diff(char_map.indptr)[explainable.token_unique]
-    total = int(lengths.sum())
-    occurrence = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-    first = np.cumsum(lengths) - lengths
-    position = np.repeat(char_map.indptr[explainable.token_unique] - first, lengths) + np.arange(
-        total, dtype=np.int64
+    matrix = explainable.matrix
+    ratio = matrix.data * coef[matrix.indices] / explainable.counts.data
+    return np.bincount(
+        explainable.share_occurrence,
+        weights=ratio[explainable.share_entry] * explainable.share_weight,
+        minlength=explainable.n_occurrences,
     )
-    wanted = explainable.token_doc[occurrence] * n_cols + char_map.indices[position]
-    values = ratio.data[np.searchsorted(keys, wanted)] * char_map.data[position]
-    result = np.bincount(occurrence, weights=values, minlength=len(lengths))
-    if len(explainable.word_token):
-        wanted = explainable.word_doc * n_cols + explainable.word_feature
-        shares = ratio.data[np.searchsorted(keys, wanted)] * explainable.word_weight
-        result += np.bincount(explainable.word_token, weights=shares, minlength=len(result))
-    return result

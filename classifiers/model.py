@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from classifiers.artifacts import current_model_dir, load_pipeline, verify_model_dir
-from classifiers.features import FastFeatures, ModelSettings, token_contributions
+from classifiers.features import FastFeatures, ModelSettings
 from classifiers.normalize import NORMALIZER_VERSION, Normalized, Normalizer, data_fingerprint
 from classifiers.profiles import ContestantMasker, ElectionProfile, load_profiles
 from pipeline.errors import ModelError
@@ -89,7 +89,13 @@ class LoadedModel:
             drop_stopwords=self.settings.stopwords,
         )
         self.classifier = pipeline.named_steps["classifier"]
-        linear = self.classifier.calibrated_classifiers_[0].estimator
+        calibrated = self.classifier.calibrated_classifiers_
+        if len(calibrated) != 1 or len(calibrated[0].calibrators) != 1:
+            raise ModelError(f"{directory}: expected one linear model with one calibrator")
+        # The calibrated score is this sigmoid of the linear decision value, computed directly
+        # from the fast features (what CalibratedClassifierCV.predict_proba does on a matrix).
+        self.calibrator = calibrated[0].calibrators[0]
+        linear = calibrated[0].estimator
         self.coef: np.ndarray = np.asarray(linear.coef_, dtype=np.float64).ravel()
         self.intercept = float(np.asarray(linear.intercept_).ravel()[0])
         self.features = FastFeatures(pipeline.named_steps["features"])
@@ -109,15 +115,15 @@ class LoadedModel:
 
     def decision_function(self, texts: Sequence[object]) -> np.ndarray:
         """The linear model's decision values (logits before calibration)."""
-        matrix, _ = self.features.transform(self.normalize(texts))
-        return np.asarray(matrix @ self.coef + self.intercept, dtype=np.float64)
+        normalized = self.normalize(texts)
+        return self.features.batch(normalized, self.coef, self.intercept, explain=False).decision
 
     def explain_all(self, text: object) -> list[tuple[str, float]]:
         """Every term's contribution (unrounded, unsorted by sign), for audits and tests."""
         [normalized] = self.normalize([text])
-        _, occurrences = self.features.transform([normalized], explain=True)
-        assert occurrences is not None
-        values = token_contributions(occurrences, self.coef)
+        batch = self.features.batch([normalized], self.coef, self.intercept, explain=True)
+        values = batch.contributions
+        assert values is not None
         totals: dict[str, float] = {}
         for surface, value in zip(normalized.surfaces, values.tolist(), strict=True):
             totals[surface] = totals.get(surface, 0.0) + value
@@ -142,12 +148,10 @@ class LoadedModel:
         self, texts: Sequence[object], days: Sequence[date | None] | None, explain: bool
     ) -> list[TextResult]:
         normalized = self.normalize(texts, days)
-        matrix, occurrences = self.features.transform(normalized, explain)
-        probabilities = self.classifier.predict_proba(matrix)[:, 1]
-        contributions = (
-            token_contributions(occurrences, self.coef) if occurrences is not None else None
-        )
-        row_has_features = np.diff(matrix.indptr) > 0
+        batch = self.features.batch(normalized, self.coef, self.intercept, explain=explain)
+        probabilities = self.calibrator.predict(batch.decision)
+        contributions = batch.contributions
+        row_has_features = batch.has_features
         results = []
         offset = 0
         for index, item in enumerate(normalized):

@@ -6,6 +6,12 @@ ballot numbers in context become `__ballot__`, and only then are single words lo
 de-elongated, mapped through the slang dictionary and stemmed. Stemming goes through a
 word-level cache around one module-level Sastrawi stemmer; the stemmer and its dictionary are
 never part of a saved model.
+
+URLs and mentions (including the USER / URL / [USERNAME] stand-ins of anonymised exports) stay
+tokens for the reviewer but are not model features: that a post links or tags someone says
+nothing about which side it takes, and in the seed corpus it only echoed the writers' habits.
+Words of the stance cue lexicon (`data/cues.tsv`) also yield a cue class (`__support__`,
+`__attack__`), the model's third feature stream.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from classifiers.features import char_token
 from classifiers.profiles import ContestantMasker, Ref, resolve_ballot
 from pipeline.errors import ConfigError
 
-NORMALIZER_VERSION = 1
+NORMALIZER_VERSION = 2
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MAX_CHARS = 5000
 WORD_CACHE_SIZE = 1 << 18
@@ -88,10 +94,42 @@ def known_words() -> frozenset[str]:
     return frozenset(root_words() | set(slang()) | standard | extra | stopwords())
 
 
+CUE_CLASSES: tuple[str, ...] = ("support", "attack")
+_CUE_WORD = re.compile(r"^[a-z]+$")
+
+
+def load_cues(path: Path) -> dict[str, str]:
+    """Read a `word<TAB>class` stance lexicon; a malformed or conflicting line raises ConfigError."""
+    mapping: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        word, sep, cls = line.partition("\t")
+        if not sep or not _CUE_WORD.match(word) or cls not in CUE_CLASSES:
+            raise ConfigError(
+                f"{path}:{number}: expected 'word<TAB>class' with class in {', '.join(CUE_CLASSES)}"
+            )
+        if mapping.get(word, cls) != cls:
+            raise ConfigError(f"{path}:{number}: {word!r} is already in class {mapping[word]!r}")
+        mapping[word] = cls
+    return mapping
+
+
+@functools.cache
+def cues() -> dict[str, str]:
+    """The bundled stance cue lexicon, keyed by the normalised (unstemmed) word -> cue token."""
+    mapping: dict[str, str] = {}
+    for word, cls in load_cues(DATA_DIR / "cues.tsv").items():
+        # Key by the form the normaliser produces ("nyoblos" is listed, "mencoblos" arrives).
+        for token, _ in normalize_word(word, False, False):
+            mapping[token] = f"__{cls}__"
+    return mapping
+
+
 def data_fingerprint() -> str:
     """SHA-256 over the bundled data files, recorded in every model card."""
     digest = hashlib.sha256()
-    for name in ("slang.tsv", "stopwords.txt", "words.txt"):
+    for name in ("slang.tsv", "stopwords.txt", "words.txt", "cues.tsv"):
         digest.update(name.encode())
         digest.update((DATA_DIR / name).read_bytes())
     return digest.hexdigest()
@@ -278,6 +316,9 @@ _EMOJI_RANGES = (
 )
 _MODIFIERS = re.compile("[\ufe0e\ufe0f\u200d\u20e3\U0001f3fb-\U0001f3ff]")
 _TOKEN_PARTS = (
+    # Stand-ins that anonymised exports and research data sets put where a link or handle was.
+    r"(?P<anon_url>\[URL\]|<URL>|\bHTTPURL\b|(?<![\w@])URL\b)",
+    r"(?P<anon_mention>\[USERNAME\]|\[USER\]|<USER>|@USER\b|(?<![\w@])USER\b)",
     r"(?P<url>(?:https?://|www\.)\S+)",
     r"(?P<email>[\w.+-]+@[\w-]+\.[\w.-]+)",
     r"(?P<mention>@\w+)",
@@ -317,6 +358,7 @@ class Normalized:
     surfaces: tuple[str, ...]  # per token: the text span it came from (lower-cased)
     contestants: tuple[str, ...]
     flags: tuple[str, ...]
+    cues: tuple[str, ...] = ()  # per token: its stance cue class token, or "" (empty: none)
 
     @property
     def word_text(self) -> str:
@@ -329,9 +371,14 @@ class Normalized:
         return " ".join(token for token in self.tokens if char_token(token))
 
     @property
-    def columns(self) -> tuple[str, str]:
-        """The two columns the scikit-learn pipeline takes."""
-        return (self.word_text, self.char_text)
+    def cue_text(self) -> str:
+        """Cue class tokens joined by spaces: input of the cue vectorizer."""
+        return " ".join(cue for cue in self.cues if cue)
+
+    @property
+    def columns(self) -> tuple[str, str, str]:
+        """The three columns the scikit-learn pipeline takes (word, character, cue)."""
+        return (self.word_text, self.char_text, self.cue_text)
 
 
 def _number_token(surface: str) -> str:
@@ -362,11 +409,16 @@ class Normalizer:
         self.do_stem = do_stem
         self.drop_stopwords = drop_stopwords
         self.hashtags = HashtagSplitter(self.masker.vocabulary)
-        self._words: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._words: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
 
-    def _word(self, low: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def _word(self, low: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         pairs = normalize_word(low, self.do_stem, self.drop_stopwords)
-        result = (tuple(p[0] for p in pairs), tuple(p[1] for p in pairs))
+        lexicon = cues()
+        result = (
+            tuple(p[0] for p in pairs),
+            tuple(p[1] for p in pairs),
+            tuple(lexicon.get(p[0], "") for p in pairs),
+        )
         if len(self._words) > WORD_CACHE_SIZE:
             self._words.clear()  # bounded memory on endless streams
         self._words[low] = result
@@ -403,18 +455,22 @@ class Normalizer:
                 tag = surface[1:]
                 tokens.append(surface)
                 kinds.append("tag")
-                refs = self.masker.hashtag(tag)
+                parts = self.hashtags.split(tag)
+                refs = self.masker.hashtag(tag) or self._contestant_tag(parts)
                 if refs is not None:
                     tokens.append(surface)
                     kinds.append("camptag")
                     tag_refs.append(refs)
                     continue
-                for part in self.hashtags.split(tag):
+                for part in parts:
                     tokens.append(part)
                     kinds.append("number" if part.isdigit() else "word")
             elif kind in ("url", "email", "mention"):
                 tokens.append(surface)
                 kinds.append(kind)
+            elif kind in ("anon_url", "anon_mention"):
+                tokens.append(surface)
+                kinds.append(kind[5:])
             elif kind == "emoji":
                 tokens.append(surface)
                 kinds.append("emoji")
@@ -425,6 +481,26 @@ class Normalizer:
                 tokens.append("🙁")
                 kinds.append("emoji")
         return tokens, kinds, tag_refs
+
+    def _contestant_tag(self, parts: Sequence[str]) -> frozenset[Ref] | None:
+        """Refs of an unlisted hashtag that is more than one person's name, else None.
+
+        "#TolakAhok", "#Ganjar2024", "#BadjaUntukJakarta": a tag built on a contestant is a
+        campaign (or anti-campaign) tag, used to take a side like the listed ones. A tag that is
+        only a person's name ("#Jokowi", "#AniesBaswedan") stays a name mention: news accounts
+        tag names too.
+        """
+        if not parts or self.masker.vocabulary.isdisjoint(part.lower() for part in parts):
+            return None
+        masked = self.masker.mask(parts, ["number" if p.isdigit() else "word" for p in parts])
+        placeholders = [
+            t for t, k in zip(masked.tokens, masked.kinds, strict=True) if k == "placeholder"
+        ]
+        if not placeholders:
+            return None
+        if len(masked.tokens) == 1 and placeholders[0] in ("__cand__", "__party__"):
+            return None
+        return frozenset(masked.refs)
 
     def normalize(self, text: object, day: date | None = None) -> Normalized:
         """Normalise one text; `day` (the post's date) helps resolve ballot numbers."""
@@ -449,6 +525,7 @@ class Normalizer:
         tokens: list[str] = []
         stems: list[str] = []
         surfaces: list[str] = []
+        cue_list: list[str] = []
         ballots: list[int] = []
         words = self._words
         lowered = [t.lower() for t in masked.tokens]
@@ -462,6 +539,7 @@ class Normalizer:
                         cached = self._word(low)
                     tokens.extend(cached[0])
                     stems.extend(cached[1])
+                    cue_list.extend(cached[2])
                     surfaces.extend([low] * len(cached[0]))
                     continue
                 token, stem_form, surface = "__ballot__", "__ballot__", low
@@ -489,12 +567,14 @@ class Normalizer:
                 token = stem_form = "__camptag__"
                 surface = low
             elif kind in ("url", "email", "mention"):
-                token = stem_form = f"__{kind}__"
+                token = f"__{kind}__"
+                stem_form = ""  # shown to the reviewer, not a feature (see module docstring)
                 surface = "@user" if kind == "mention" else kind
             else:  # emoji stand for themselves
                 token = stem_form = surface = masked.tokens[index]
             tokens.append(token)
             stems.append(stem_form)
+            cue_list.append("")
             surfaces.append(surface)
         for number in ballots:
             refs.extend(resolve_ballot(number, self.masker, refs, day))
@@ -505,7 +585,14 @@ class Normalizer:
                     names.append(name)
         if not tokens:
             flags.append("empty_text")
-        return Normalized(tuple(tokens), tuple(stems), tuple(surfaces), tuple(names), tuple(flags))
+        return Normalized(
+            tuple(tokens),
+            tuple(stems),
+            tuple(surfaces),
+            tuple(names),
+            tuple(flags),
+            tuple(cue_list),
+        )
 
     @staticmethod
     def _ballot_context(lowered: Sequence[str], index: int, low: str) -> bool:
