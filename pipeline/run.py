@@ -71,7 +71,7 @@ def run_once(
     """Run the whole pipeline once over the configured (or named) sources.
 
     `stop` asks the run to finish its current batch, keep the cursor and return early
-    (SIGTERM/SIGINT in the scheduler). A run of one named source is recorded under its name.
+    (SIGTERM/SIGINT in the scheduler). A run over one source is recorded under its name.
     Each source is leased (`source:<name>`) for the run, so a scheduler and a manual run never
     collect the same source at once: a source another holder is running is skipped and
     reported; when every selected source is busy the run is recorded as `skipped`.
@@ -80,7 +80,8 @@ def run_once(
 
     progress = progress or Progress()
     selected = _select_sources(config, sources)
-    run_source = selected.sources[0].name if sources and len(selected.sources) == 1 else None
+    # A run over exactly one source is that source's run (`netra status` shows it per source).
+    run_source = selected.sources[0].name if len(selected.sources) == 1 else None
     report = RunReport(run_id=store.start_run("run", run_source))
     leases = LeaseKeeper(store, lease_holder or new_holder("run"), config.schedule.lease_seconds)
     own_client = client is None
