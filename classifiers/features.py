@@ -254,11 +254,12 @@ class FastFeatures:
         key = len(self._keys)
         if char_token(token):
             vocabulary = self.char_vocabulary
-            grams = [
+            # sorted: a text's entries are then sorted runs, which the stable sort merges fast
+            grams = sorted(
                 vocabulary[gram]
                 for gram in char_wb_ngrams(token, *self.char_range)
                 if gram in vocabulary
-            ]
+            )
         else:
             grams = []
         self._char_start = _grow(self._char_start, key + 2)
@@ -356,21 +357,25 @@ class FastFeatures:
         n_docs = len(docs)
         keys, lengths = self._token_keys(docs)
         rows_raw, features_raw, shares = self._entries(keys, lengths)
-        # Count (document, feature) pairs: one stable (radix) sort of their combined key.
+        # Count (document, feature) pairs: one sort of their combined key. Entries come as a
+        # few runs sorted by document, and each token's n-grams are sorted: timsort merges fast.
         combined = rows_raw * self.n_features + features_raw
         order = np.argsort(combined, kind="stable")
         ordered = combined[order]
         fresh = np.ones(len(ordered), dtype=bool)
         fresh[1:] = ordered[1:] != ordered[:-1]
         starts = np.flatnonzero(fresh)
-        sizes = np.diff(np.append(starts, len(ordered)))
+        sizes = np.diff(starts, append=len(ordered))
         unique = ordered[starts]
         entry_of = np.empty(len(combined), dtype=np.int64)
-        entry_of[order] = np.repeat(np.arange(len(unique), dtype=np.int64), sizes)
-        rows = unique // self.n_features
+        entry_of[order] = np.cumsum(fresh) - 1
+        per_doc = np.diff(np.searchsorted(unique, np.arange(n_docs + 1) * self.n_features))
+        rows = np.repeat(np.arange(n_docs, dtype=np.int64), per_doc)
         columns = unique - rows * self.n_features
         counts = sizes.astype(np.float64)
-        values = (1.0 + np.log(counts)) * self.idf[columns]
+        values = self.idf[columns]
+        repeated = np.flatnonzero(sizes > 1)  # sublinear tf: 1 + log(count), 1 for most
+        values[repeated] *= 1.0 + np.log(counts[repeated])
         block = rows * self.n_blocks + self.feature_block[columns]
         norms = np.sqrt(
             np.bincount(block, weights=values * values, minlength=n_docs * self.n_blocks)
@@ -389,13 +394,18 @@ class FastFeatures:
         contributions = None
         if explain:
             ratio = weighted / counted.counts
-            contributions = np.zeros(counted.n_occurrences, dtype=np.float64)
-            for occurrences, first_entries, weight in counted.shares:
-                contributions += np.bincount(
-                    occurrences,
-                    weights=ratio[counted.entry_of[first_entries]] * weight,
-                    minlength=counted.n_occurrences,
-                )
+            occurrences = np.concatenate([share[0] for share in counted.shares])
+            shares = np.concatenate(
+                [
+                    ratio[counted.entry_of[entries]] * weight
+                    if weight != 1.0
+                    else ratio[counted.entry_of[entries]]
+                    for _, entries, weight in counted.shares
+                ]
+            )
+            contributions = np.bincount(
+                occurrences, weights=shares, minlength=counted.n_occurrences
+            )
         return Batch(decision + intercept, has_features, contributions)
 
     def transform(

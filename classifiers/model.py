@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from operator import itemgetter
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +54,59 @@ class TextResult:
     flags: tuple[str, ...]
 
 
-def _top_terms(
-    surfaces: Sequence[str], contributions: np.ndarray, limit: int
-) -> tuple[tuple[str, float], ...]:
-    totals: dict[str, float] = {}
-    for surface, value in zip(surfaces, contributions.tolist(), strict=True):
-        totals[surface] = totals.get(surface, 0.0) + value
-    ranked = sorted(totals.items(), key=itemgetter(1))  # stable: ties keep text order
-    positive = [(term, round(value, 4)) for term, value in reversed(ranked[-limit:]) if value > 0]
-    negative = [(term, round(value, 4)) for term, value in ranked[:limit] if value < 0]
-    return tuple(positive + negative)
+def top_terms(
+    surfaces: Sequence[Sequence[str]], contributions: np.ndarray, limit: int
+) -> list[tuple[tuple[str, float], ...]]:
+    """Per text: up to `limit` terms for (+, largest first) and against (-, most negative first).
+
+    `surfaces` holds each text's token surfaces, `contributions` each token occurrence's share
+    (texts in order). A term is a surface; its value sums its occurrences. Ties keep text order.
+    The whole batch is grouped and ranked with a few numpy sorts; Python only slices the result.
+    """
+    n_docs = len(surfaces)
+    flat = list(chain.from_iterable(surfaces))
+    if not flat:
+        return [()] * n_docs
+    lengths = np.fromiter(map(len, surfaces), dtype=np.int64, count=n_docs)
+    doc = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+    # Equal surfaces of a text form one term; surfaces are told apart by their 64-bit hash.
+    hashes = np.fromiter(map(hash, flat), dtype=np.int64, count=len(flat))
+    distinct, surface = np.unique(hashes, return_inverse=True)
+    key = doc * len(distinct) + surface
+    order = np.argsort(key, kind="stable")  # nearly sorted (by text already): fast
+    ordered = key[order]
+    fresh = np.ones(len(order), dtype=bool)
+    fresh[1:] = ordered[1:] != ordered[:-1]
+    starts = np.flatnonzero(fresh)
+    totals = np.bincount(np.cumsum(fresh) - 1, weights=contributions[order])
+    first_seen = order[starts]  # stable sort: a term's first member is its first occurrence
+    # Terms in text order, then one stable sort by (text, value): largest first within a text.
+    by_position = np.argsort(first_seen, kind="stable")
+    first_seen, totals = first_seen[by_position], totals[by_position]
+    term_doc = doc[first_seen]
+    ranked = np.lexsort((-totals, term_doc))
+    ranked_doc = term_doc[ranked]
+    begin = np.searchsorted(ranked_doc, np.arange(n_docs + 1))
+    index = np.arange(len(ranked))
+    values = totals[ranked]
+    chosen_for = np.flatnonzero((index - begin[ranked_doc] < limit) & (values > 0))
+    # against: the negative terms again, most negative first (ties: text order)
+    against = np.flatnonzero(values < 0)
+    against = against[np.lexsort((values[against], ranked_doc[against]))]
+    against_doc = ranked_doc[against]
+    rank = np.arange(len(against)) - np.searchsorted(against_doc, against_doc)
+    chosen_against = against[rank < limit]
+    sides = []
+    for chosen in (chosen_for, chosen_against):
+        terms = [flat[i] for i in first_seen[ranked[chosen]].tolist()]
+        pairs = list(zip(terms, np.round(values[chosen], 4).tolist(), strict=True))
+        bounds = np.searchsorted(ranked_doc[chosen], np.arange(n_docs + 1)).tolist()
+        sides.append((pairs, bounds))
+    (pros, pro_bounds), (cons, con_bounds) = sides
+    return [
+        (*pros[pro_bounds[d] : pro_bounds[d + 1]], *cons[con_bounds[d] : con_bounds[d + 1]])
+        for d in range(n_docs)
+    ]
 
 
 class LoadedModel:
@@ -152,24 +195,27 @@ class LoadedModel:
         probabilities = self.calibrator.predict(batch.decision)
         contributions = batch.contributions
         row_has_features = batch.has_features
+        explanations: list[tuple[tuple[str, float], ...]] = (
+            top_terms([item.surfaces for item in normalized], contributions, EXPLANATION_TERMS)
+            if contributions is not None
+            else [()] * len(normalized)
+        )
+        labels = np.where(probabilities >= self.threshold, LABELS[1], LABELS[0]).tolist()
         results = []
-        offset = 0
-        for index, item in enumerate(normalized):
-            n_tokens = len(item.tokens)
+        for item, probability, label, explanation, has_features in zip(
+            normalized,
+            probabilities.tolist(),
+            labels,
+            explanations,
+            row_has_features.tolist(),
+            strict=True,
+        ):
             flags = item.flags
             if not item.tokens:
                 results.append(TextResult(0.0, LABELS[0], (), item.contestants, flags))
                 continue
-            if not row_has_features[index]:
+            if not has_features:
                 flags = (*flags, "unknown_vocabulary")
-            probability = float(probabilities[index])
-            explanation: tuple[tuple[str, float], ...] = ()
-            if contributions is not None:
-                explanation = _top_terms(
-                    item.surfaces, contributions[offset : offset + n_tokens], EXPLANATION_TERMS
-                )
-            offset += n_tokens
-            label = LABELS[1] if probability >= self.threshold else LABELS[0]
             results.append(TextResult(probability, label, explanation, item.contestants, flags))
         return results
 

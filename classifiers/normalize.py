@@ -395,6 +395,12 @@ def _number_token(surface: str) -> str:
     return surface.lstrip("0") or "0"
 
 
+# A lexed chunk: tokens, kinds, lower-cased tokens, refs of its campaign hashtags.
+_Lexed = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[frozenset[Ref], ...]]
+# A normalised word: per token it yields, (token, stem, cue class, surface).
+_Word = tuple[tuple[str, str, str, str], ...]
+
+
 class Normalizer:
     """Text -> model tokens, with contestant masking from the given election profiles."""
 
@@ -409,29 +415,26 @@ class Normalizer:
         self.do_stem = do_stem
         self.drop_stopwords = drop_stopwords
         self.hashtags = HashtagSplitter(self.masker.vocabulary)
-        self._words: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
+        self._words: dict[str, _Word] = {}
+        self._chunks: dict[str, _Lexed] = {}
 
-    def _word(self, low: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    def _word(self, low: str) -> _Word:
         pairs = normalize_word(low, self.do_stem, self.drop_stopwords)
         lexicon = cues()
-        result = (
-            tuple(p[0] for p in pairs),
-            tuple(p[1] for p in pairs),
-            tuple(lexicon.get(p[0], "") for p in pairs),
-        )
+        result = tuple((token, stem_, lexicon.get(token, ""), low) for token, stem_ in pairs)
         if len(self._words) > WORD_CACHE_SIZE:
             self._words.clear()  # bounded memory on endless streams
         self._words[low] = result
         return result
 
-    def _lex(self, text: str) -> tuple[list[str], list[str], list[frozenset[Ref] | None]]:
-        """Raw tokens and kinds; campaign hashtags become placeholders with their refs."""
+    def _lex_chunk(self, chunk: str) -> _Lexed:
+        """Tokens, kinds, lower-cased tokens and campaign-tag refs of one whitespace-free chunk."""
         tokens: list[str] = []
         kinds: list[str] = []
-        tag_refs: list[frozenset[Ref] | None] = []
+        tag_refs: list[frozenset[Ref]] = []
         word_end = -1
-        pattern = _TOKEN if "@" in text else _TOKEN_NO_EMAIL
-        for match in pattern.finditer(text):
+        pattern = _TOKEN if "@" in chunk else _TOKEN_NO_EMAIL
+        for match in pattern.finditer(chunk):
             kind = match.lastgroup or ""
             surface = match.group()
             if kind == "word":
@@ -480,7 +483,33 @@ class Normalizer:
             elif kind == "frown":
                 tokens.append("🙁")
                 kinds.append("emoji")
-        return tokens, kinds, tag_refs
+        lowered = tuple(token.lower() for token in tokens)
+        return tuple(tokens), tuple(kinds), lowered, tuple(tag_refs)
+
+    def _lex(self, text: str) -> tuple[list[str], list[str], list[str], list[frozenset[Ref]]]:
+        """Raw tokens, kinds and lower-cased tokens; campaign hashtags come with their refs.
+
+        No token pattern spans whitespace, so the text is lexed chunk by chunk through a cache:
+        most chunks ("coblos", "Prabowo,") recur across posts and cost one dictionary lookup.
+        """
+        tokens: list[str] = []
+        kinds: list[str] = []
+        lowered: list[str] = []
+        tag_refs: list[frozenset[Ref]] = []
+        chunks = self._chunks
+        for chunk in text.split():
+            lexed = chunks.get(chunk)
+            if lexed is None:
+                lexed = self._lex_chunk(chunk)
+                if len(chunks) > WORD_CACHE_SIZE:
+                    chunks.clear()  # bounded memory on endless streams
+                chunks[chunk] = lexed
+            tokens += lexed[0]
+            kinds += lexed[1]
+            lowered += lexed[2]
+            if lexed[3]:
+                tag_refs += lexed[3]
+        return tokens, kinds, lowered, tag_refs
 
     def _contestant_tag(self, parts: Sequence[str]) -> frozenset[Ref] | None:
         """Refs of an unlisted hashtag that is more than one person's name, else None.
@@ -512,41 +541,31 @@ class Normalizer:
             flags.append("truncated")
         if not text.isascii():
             text = _MODIFIERS.sub("", unicodedata.normalize("NFKC", text))
-        raw, kinds, tag_refs = self._lex(text)
+        raw, kinds, raw_lowered, tag_refs = self._lex(text)
         if not raw:
             flags.append("empty_text")
             return Normalized((), (), (), (), tuple(flags))
-        masked = self.masker.mask(raw, kinds)
+        masked = self.masker.mask(raw, kinds, raw_lowered)
         refs = list(masked.refs)
-        tag_iter = iter(tag_refs)
-        for kind in masked.kinds:
-            if kind == "camptag":
-                refs.extend(sorted(next(tag_iter), key=lambda r: (r.profile_id, r.contestant_id)))
-        tokens: list[str] = []
-        stems: list[str] = []
-        surfaces: list[str] = []
-        cue_list: list[str] = []
+        for tag in tag_refs:
+            refs.extend(sorted(tag, key=lambda r: (r.profile_id, r.contestant_id)))
+        out: list[tuple[str, str, str, str]] = []  # per token: (token, stem, cue, surface)
         ballots: list[int] = []
         words = self._words
-        lowered = [t.lower() for t in masked.tokens]
+        lowered = masked.lowered
+        number_words = NUMBER_WORDS
         for index, kind in enumerate(masked.kinds):
             low = lowered[index]
             if kind == "word":
-                value = NUMBER_WORDS.get(low)
-                if value is None or not self._ballot_context(lowered, index, low):
+                if low not in number_words or not self._ballot_context(lowered, index, low):
                     cached = words.get(low)
-                    if cached is None:
-                        cached = self._word(low)
-                    tokens.extend(cached[0])
-                    stems.extend(cached[1])
-                    cue_list.extend(cached[2])
-                    surfaces.extend([low] * len(cached[0]))
+                    out += cached if cached is not None else self._word(low)
                     continue
-                token, stem_form, surface = "__ballot__", "__ballot__", low
-                ballots.append(value)
+                out.append(("__ballot__", "__ballot__", "", low))
+                ballots.append(number_words[low])
             elif kind == "placeholder":
-                token = stem_form = masked.tokens[index]
-                surface = masked.surfaces[index].lower()
+                placeholder = masked.tokens[index]
+                out.append((placeholder, placeholder, "", masked.surfaces[index].lower()))
             elif kind == "number":
                 value = int(low) if low.isdigit() and len(low) <= 2 else None
                 if (
@@ -554,28 +573,23 @@ class Normalizer:
                     and 1 <= value <= 9
                     and self._ballot_context(lowered, index, low)
                 ):
-                    token = stem_form = "__ballot__"
+                    out.append(("__ballot__", "__ballot__", "", low))
                     ballots.append(value)
                 else:
-                    token = stem_form = _number_token(low)
-                surface = low
+                    number = _number_token(low)
+                    out.append((number, number, "", low))
             elif kind == "tag":
                 # A generic "has a hashtag" marker taught the model the seed writers' habits;
                 # the tag's words (and campaign tags) carry the meaning.
                 continue
             elif kind == "camptag":
-                token = stem_form = "__camptag__"
-                surface = low
+                out.append(("__camptag__", "__camptag__", "", low))
             elif kind in ("url", "email", "mention"):
-                token = f"__{kind}__"
-                stem_form = ""  # shown to the reviewer, not a feature (see module docstring)
-                surface = "@user" if kind == "mention" else kind
+                # shown to the reviewer, not a feature (see module docstring): no stem
+                out.append((f"__{kind}__", "", "", "@user" if kind == "mention" else kind))
             else:  # emoji stand for themselves
-                token = stem_form = surface = masked.tokens[index]
-            tokens.append(token)
-            stems.append(stem_form)
-            cue_list.append("")
-            surfaces.append(surface)
+                emoji = masked.tokens[index]
+                out.append((emoji, emoji, "", emoji))
         for number in ballots:
             refs.extend(resolve_ballot(number, self.masker, refs, day))
         names: list[str] = []
@@ -583,16 +597,11 @@ class Normalizer:
             for name in ref.names:
                 if name not in names:
                     names.append(name)
-        if not tokens:
+        if not out:
             flags.append("empty_text")
-        return Normalized(
-            tuple(tokens),
-            tuple(stems),
-            tuple(surfaces),
-            tuple(names),
-            tuple(flags),
-            tuple(cue_list),
-        )
+            return Normalized((), (), (), tuple(names), tuple(flags))
+        tokens, stems, cue_list, surfaces = zip(*out, strict=True)
+        return Normalized(tokens, stems, surfaces, tuple(names), tuple(flags), cue_list)
 
     @staticmethod
     def _ballot_context(lowered: Sequence[str], index: int, low: str) -> bool:

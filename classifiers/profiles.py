@@ -337,6 +337,7 @@ class MaskResult:
     kinds: list[str]
     surfaces: list[str]
     refs: list[Ref] = field(default_factory=list)
+    lowered: list[str] = field(default_factory=list)  # tokens lower-cased (placeholders as is)
 
 
 class ContestantMasker:
@@ -409,30 +410,40 @@ class ContestantMasker:
                     return length, entry
         return None
 
-    def mask(self, tokens: Sequence[str], kinds: Sequence[str]) -> MaskResult:
-        """Mask mentions among `word` tokens; other kinds (emoji, numbers...) pass through."""
-        lowered = [token.lower() for token in tokens]
-        if self._first.keys().isdisjoint(lowered):
-            return MaskResult(list(tokens), list(kinds), list(tokens))
+    def mask(
+        self, tokens: Sequence[str], kinds: Sequence[str], lowered: Sequence[str] | None = None
+    ) -> MaskResult:
+        """Mask mentions among `word` tokens; other kinds (emoji, numbers...) pass through.
+
+        `lowered` (the tokens lower-cased) may be passed when the caller already has it.
+        """
+        if lowered is None:
+            lowered = [token.lower() for token in tokens]
+        first = self._first
+        hits = [i for i, low in enumerate(lowered) if low in first]
+        if not hits:
+            return MaskResult(list(tokens), list(kinds), list(tokens), lowered=list(lowered))
         out = MaskResult([], [], [])
         # (index in out.tokens, entry) of the last person mention, to merge "A dan B" into a pair
         last_person: tuple[int, _Entry] | None = None
-        i, n = 0, len(tokens)
-        while i < n:
-            found = None
-            if kinds[i] == "word" and lowered[i] in self._first:
-                found = self._lookup(tokens, lowered, i)
-            if found is None:
-                if not (kinds[i] == "word" and lowered[i] in PAIR_CONNECTORS):
-                    last_person = None
-                out.tokens.append(tokens[i])
-                out.kinds.append(kinds[i])
-                out.surfaces.append(tokens[i])
-                i += 1
+        done = 0  # tokens before this index are in `out`
+        for i in hits:
+            if i < done or kinds[i] != "word":
                 continue
+            found = self._lookup(tokens, lowered, i)
+            if found is None:
+                continue
+            if last_person is not None and not all(
+                kinds[j] == "word" and lowered[j] in PAIR_CONNECTORS for j in range(done, i)
+            ):
+                last_person = None
+            out.tokens += tokens[done:i]
+            out.kinds += kinds[done:i]
+            out.surfaces += tokens[done:i]
+            out.lowered += lowered[done:i]
             length, entry = found
             surface = " ".join(tokens[i : i + length])
-            i += length
+            done = i + length
             if entry.placeholder == "__cand__" and last_person is not None:
                 position, previous = last_person
                 tickets = {(r.profile_id, r.contestant_id) for r in previous.refs} & {
@@ -441,9 +452,11 @@ class ContestantMasker:
                 if tickets and previous.person != entry.person:
                     pair_surface = " ".join([*out.surfaces[position:], surface])
                     del out.tokens[position:], out.kinds[position:], out.surfaces[position:]
+                    del out.lowered[position:]
                     out.tokens.append("__pair__")
                     out.kinds.append("placeholder")
                     out.surfaces.append(pair_surface)
+                    out.lowered.append("__pair__")
                     out.refs.extend(
                         Ref(profile_id, contestant_id, ())
                         for profile_id, contestant_id in sorted(tickets)
@@ -456,8 +469,13 @@ class ContestantMasker:
             out.tokens.append(entry.placeholder)
             out.kinds.append("placeholder")
             out.surfaces.append(surface)
+            out.lowered.append(entry.placeholder)
             out.refs.extend(sorted(entry.refs, key=lambda r: (r.profile_id, r.contestant_id)))
             last_person = (len(out.tokens) - 1, entry) if entry.placeholder == "__cand__" else None
+        out.tokens += tokens[done:]
+        out.kinds += kinds[done:]
+        out.surfaces += tokens[done:]
+        out.lowered += lowered[done:]
         return out
 
 
