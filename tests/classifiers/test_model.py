@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from classifiers import artifacts
+from classifiers import features as features_module
 from classifiers.artifacts import current_model_dir, set_current_model, write_model_dir
 from classifiers.corpus import Corpus, diversity
-from classifiers.features import ModelSettings
-from classifiers.model import LoadedModel, load_model
+from classifiers.features import FastFeatures, ModelSettings
+from classifiers.model import LoadedModel, load_model, top_terms
 from classifiers.normalize import Normalizer
 from classifiers.profiles import ElectionProfile
-from classifiers.training import binary_metrics, choose_threshold, columns, fit
+from classifiers.training import binary_metrics, choose_threshold, columns, file_folds, fit
 from pipeline.errors import ModelError
 from tests.classifiers.conftest import ROOT, SMALL_SETTINGS, scores_of, small_card
 
@@ -237,6 +238,11 @@ def test_shipped_model_card_is_complete(shipped: LoadedModel) -> None:
     assert card["version"] == shipped.directory.name
     assert 0.0 < shipped.threshold < 1.0
     assert "held_out" in card["metrics"], "ship the model with --dev figures in its card"
+    assert card["metrics"]["cross_validation_by_file"]["by_file"].keys() == set(
+        card["data"]["files"]
+    )
+    assert card["held_out_log"], "every look at the held-out set is logged"
+    assert "Looks at the held-out set" in (shipped.directory / "card.md").read_text()
     assert (shipped.directory / "card.md").read_text().startswith("# Model card")
 
 
@@ -249,3 +255,48 @@ def test_shipped_model_separates_obvious_cases(shipped: LoadedModel) -> None:
     )
     assert partisan.label == "partisan" and neutral.label == "not_partisan"
     assert partisan.score > neutral.score
+
+
+def test_top_terms_sums_surfaces_ranks_and_limits() -> None:
+    surfaces = [
+        ("a", "b", "a", "c", "d", "e", "f", "g"),
+        (),
+        ("x", "y", "x", "z"),
+    ]
+    values = np.array([1.0, -2.0, 0.5, 3.0, 0.2, -0.1, -2.0, 0.0, 0.3, 0.3, -0.5, -0.3])
+    first, empty, last = top_terms(surfaces, values, limit=2)
+    # "a" sums to 1.5; "b" and "f" tie at -2.0 and keep text order; zero terms are left out
+    assert first == (("c", 3.0), ("a", 1.5), ("b", -2.0), ("f", -2.0))
+    assert empty == ()
+    # "x" sums to -0.2: against, after the stronger "z"
+    assert last == (("y", 0.3), ("z", -0.3), ("x", -0.2))
+
+
+def test_fast_decision_matches_sklearn_and_survives_a_cache_reset(
+    small_model: LoadedModel,
+    normalizer: Normalizer,
+    corpus: Corpus,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    normalized = [normalizer.normalize(text) for text in corpus.texts[3::11]]
+    linear = small_model.classifier.calibrated_classifiers_[0].estimator
+    expected = linear.decision_function(
+        small_model.pipeline.named_steps["features"].transform(columns(normalized))
+    )
+    features = FastFeatures(small_model.pipeline.named_steps["features"])
+    got = features.batch(normalized, small_model.coef, small_model.intercept, explain=False)
+    assert np.allclose(got.decision, expected, rtol=0, atol=1e-10)
+    # a tiny token table is cleared between batches; results must not change
+    monkeypatch.setattr(features_module, "TOKEN_CACHE_SIZE", 50)
+    for start in range(0, len(normalized), 40):
+        part = features.batch(
+            normalized[start : start + 40], small_model.coef, small_model.intercept, explain=True
+        )
+        assert np.allclose(part.decision, expected[start : start + 40], rtol=0, atol=1e-10)
+        assert part.contributions is not None
+    assert len(features._keys) <= 50 + 40 * 200
+
+
+def test_file_folds_hold_out_one_file_each() -> None:
+    folds = file_folds(["b.csv", "a.csv", "b.csv", "c.csv"])
+    assert folds.tolist() == [1, 0, 1, 2]

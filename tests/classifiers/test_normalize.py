@@ -8,6 +8,8 @@ import pytest
 
 from classifiers.normalize import (
     Normalizer,
+    cues,
+    load_cues,
     load_slang,
     normalize_word,
     segment,
@@ -144,3 +146,87 @@ def test_empty_and_non_text_are_flagged(value: object, flag: str) -> None:
 
 def test_fancy_unicode_is_folded() -> None:
     assert tokens("𝐏𝐢𝐥𝐢𝐡 𝐝𝐢𝐚") == ("pilih", "dia")
+
+
+def test_urls_and_mentions_are_shown_but_are_not_features() -> None:
+    result = PLAIN.normalize("cek https://t.co/abc @user_01 sekarang")
+    assert result.stems == ("cek", "", "", "sekarang")
+    assert result.word_text == "cek sekarang" and result.char_text == "cek sekarang"
+    assert result.surfaces[1:3] == ("url", "@user")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["USER USER dukung", "[USERNAME] dukung [URL]", "<USER> dukung <URL>", "@USER dukung URL"],
+)
+def test_anonymised_stand_ins_are_links_and_mentions(text: str) -> None:
+    result = PLAIN.normalize(text)
+    assert {t for t in result.tokens if t != "dukung"} <= {"__url__", "__mention__"}
+    assert result.word_text == "dukung"
+
+
+def test_lowercase_user_and_url_stay_words() -> None:
+    assert tokens("user baru, url nya mana") == ("user", "baru", "url", "nya", "mana")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("#TolakAhok", ("__camptag__",)),  # a tag built on a contestant: a side's tag
+        ("#Ganjar2024", ("__camptag__",)),
+        ("#AniesImin", ("__camptag__",)),  # a pair, unlisted
+        ("#AhokDjarot", ("__camptag__",)),  # listed in the profile
+        ("#Jokowi", ("__cand__",)),  # a bare name stays a name mention
+        ("#AniesBaswedan", ("__cand__",)),
+        ("#Pilpres2024", ("pilpres", "__year__")),
+    ],
+)
+def test_campaign_style_hashtags_differ_from_name_mentions(
+    normalizer: Normalizer, text: str, expected: tuple[str, ...]
+) -> None:
+    result = normalizer.normalize(text)
+    assert result.tokens == expected
+    if "__camptag__" in expected or "__cand__" in expected:
+        assert result.contestants
+
+
+def test_stance_cues_follow_the_normalised_word() -> None:
+    result = PLAIN.normalize("Ayo dukung dan menangkan, jangan percaya pencitraan relawannya")
+    cues = dict(zip(result.tokens, result.cues, strict=True))
+    assert cues["dukung"] == cues["menangkan"] == "__support__"
+    assert cues["pencitraan"] == "__attack__"
+    assert cues["jangan"] == "" and cues["percaya"] == ""
+    assert result.cue_text == "__support__ __support__ __attack__"
+    assert len(result.columns) == 3
+
+
+def test_cue_lexicon_loader_names_the_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "cues.tsv"
+    path.write_text("# c\ndukung\tsupport\nboneka\tmaybe\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"cues.tsv:3"):
+        load_cues(path)
+    path.write_text("dukung\tsupport\ndukung\tattack\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"cues.tsv:2.*already"):
+        load_cues(path)
+    assert len(cues()) >= 40
+
+
+TRICKY = [
+    "anak2 paslon2 ,2 no2 kita2an",
+    "mail a.b+c@x-y.co.id @user:halo #Tag_2024!",
+    "https://t.co/x?y=1,2 www.contoh.id/a-b (http://z.co)",
+    ":) :-( ;D =) ^_^ ✌️✌🏻👍🏽 1️⃣",
+    "Prabowo-Gibran,Ganjar-Mahfud&Anies... 01/02/2024 07:00 15.000",
+    "tab\tbaris\nbaru\u00a0nbsp\u2028pisah",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_chunk_cache_lexes_like_one_pass_over_the_text(normalizer: Normalizer, text: str) -> None:
+    fresh = Normalizer(normalizer.masker)
+    # No token pattern spans whitespace, so one regex pass over the whole text (what
+    # `_lex_chunk` does with any string) must agree with the cached chunk-by-chunk lexing.
+    tokens, kinds, lowered, tag_refs = fresh._lex_chunk(text)
+    assert fresh._lex(text) == (list(tokens), list(kinds), list(lowered), list(tag_refs))
+    assert fresh._lex(text) == fresh._lex(text)  # served from the cache the second time
+    assert fresh.normalize(text) == Normalizer(normalizer.masker).normalize(text)
