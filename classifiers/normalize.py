@@ -143,7 +143,9 @@ def _stemmer() -> object:
     # One stemmer per process; building it reads ~30k dictionary words.
     from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
 
-    return StemmerFactory().create_stemmer()
+    # The word stemmer behind Sastrawi's CachedStemmer: `stem` below has its own cache and
+    # only passes single lowercase ASCII words, which Sastrawi's text clean-up leaves as they are.
+    return StemmerFactory().create_stemmer().delegatedStemmer
 
 
 # Sastrawi only strips these; a word with none of them comes back unchanged, and skipping it
@@ -156,7 +158,7 @@ def stem(word: str) -> str:
     """Sastrawi stem of one lowercase word, cached."""
     if len(word) <= 3 or not word.isalpha() or not word.isascii() or not _AFFIXED.search(word):
         return word
-    return _stemmer().stem(word)  # type: ignore[attr-defined,no-any-return]
+    return _stemmer().stem_word(word)  # type: ignore[attr-defined,no-any-return]
 
 
 # -- word level -----------------------------------------------------------------------------
