@@ -1,15 +1,19 @@
 """The scikit-learn pipeline, and a fast path that reproduces its features from token lists.
 
 The saved model is a plain scikit-learn `Pipeline`: a `ColumnTransformer` with word (1-2 gram)
-TF-IDF over the stemmed word stream (stopwords removed) and character (`char_wb`) TF-IDF over the
-unstemmed token stream, then a logistic regression wrapped in `CalibratedClassifierCV`.
-Cross-validation on the seed corpus chose the split: stems generalise word features over
-affixes, while character n-grams keep the affixes ("memilih" vs "pilihan") that stemming loses.
+TF-IDF over the stemmed word stream (stopwords removed), character (`char_wb`, 3-5) TF-IDF over
+the unstemmed token stream and TF-IDF over the stance cue classes of the hand-written lexicon
+(`support`, `attack`), then a logistic regression wrapped in `CalibratedClassifierCV`.
+Cross-validation on the seed corpus (leave one corpus file out, leave one contest out) chose the
+design: stems generalise word features over affixes, character n-grams keep the affixes
+("memilih" vs "pilihan") that stemming loses, the cue classes pool rare stance words with common
+ones; character 2-grams added nothing.
 
-`FastFeatures` computes exactly the same TF-IDF matrix from the normaliser's token lists with
-per-token caches (character n-grams never cross a token in `char_wb`, so each token's n-grams
-are looked up once), and records which token each feature occurrence came from, so every
-prediction can be explained term by term.
+`FastFeatures` computes exactly the same TF-IDF values from the normaliser's token lists. What
+depends on one token alone (its character n-gram ids, unigram id, cue id) is worked out once
+per distinct token; a batch is then a few numpy operations. It also records which token each
+feature occurrence came from, so every prediction can be explained term by term, and gives the
+linear decision values directly (no sparse matrix is needed to score).
 """
 
 from __future__ import annotations
