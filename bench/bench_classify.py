@@ -162,7 +162,8 @@ def main() -> int:
             writer.writerows((f"b{i}", text) for i, text in enumerate(posts))
         progress = _RssProgress()
         classify_file(str(source), str(Path(folder) / "out.csv"), model=model, progress=progress)
-        first, last = progress.samples[0], progress.samples[-1]
+        samples = progress.samples or [(progress.done, current_rss_mb())]  # short runs
+        first, last = samples[0], samples[-1]
         print(
             f"streaming netra classify: RSS {first[1]:.0f} MiB after {first[0]:,} rows, "
             f"{last[1]:.0f} MiB after {last[0]:,} rows"
