@@ -109,7 +109,8 @@ def load_scoring_model(
 # -- training -------------------------------------------------------------------------------
 
 
-def _library_versions() -> dict[str, str]:
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries a model depends on (for its card)."""
     versions = {"python": platform.python_version()}
     for name in LIBRARIES:
         try:
@@ -119,7 +120,8 @@ def _library_versions() -> dict[str, str]:
     return versions
 
 
-def _profiles_fingerprint(profiles: Sequence[ElectionProfile]) -> str:
+def profiles_fingerprint(profiles: Sequence[ElectionProfile]) -> str:
+    """SHA-256 over the election profile files a model was trained with."""
     digest = hashlib.sha256()
     for profile in profiles:
         if profile.source is not None:
@@ -206,7 +208,7 @@ def train_model(
                 "data": corpus.sha256,
                 "settings": settings.to_dict(),
                 "normalizer": [NORMALIZER_VERSION, data_fingerprint()],
-                "profiles": _profiles_fingerprint(profiles),
+                "profiles": profiles_fingerprint(profiles),
                 "format": FORMAT_VERSION,
             },
             sort_keys=True,
@@ -226,7 +228,7 @@ def train_model(
         "normalizer": {"version": NORMALIZER_VERSION, "data_sha256": data_fingerprint()},
         "profiles": {
             "ids": [profile.id for profile in profiles],
-            "sha256": _profiles_fingerprint(profiles),
+            "sha256": profiles_fingerprint(profiles),
         },
         "data": {
             "sha256": corpus.sha256,
@@ -239,7 +241,7 @@ def train_model(
             "char": len(model.named_steps["features"].named_transformers_["char"].vocabulary_),
             "cue": _cue_features(model),
         },
-        "libraries": _library_versions(),
+        "libraries": library_versions(),
         "metrics": {
             "cross_validation": {
                 "scheme": "leave one contest out (" + ", ".join(HELD_OUT_CONTESTS) + ")",

@@ -39,15 +39,12 @@ import json
 import logging
 import math
 import os
-import platform
 import re
 import shutil
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +69,10 @@ from classifiers.training import (
 )
 from pipeline.classify import (
     CORPUS_DIR,
-    LIBRARIES,
     SEED_PRECISION_MARGIN,
+    library_versions,
     load_scoring_model,
+    profiles_fingerprint,
     render_card,
     resolve_model_dir,
 )
@@ -391,24 +389,6 @@ def build_datasets(
 # -- training and evaluation ------------------------------------------------------------------
 
 
-def _library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            versions[name] = package_version(name)
-        except PackageNotFoundError:
-            versions[name] = "unknown"
-    return versions
-
-
-def _profiles_fingerprint(profiles: Sequence[ElectionProfile]) -> str:
-    digest = hashlib.sha256()
-    for profile in profiles:
-        if profile.source is not None:
-            digest.update(profile.id.encode() + b"\0" + profile.source.read_bytes())
-    return digest.hexdigest()
-
-
 def _sha256_json(value: Any) -> str:
     return hashlib.sha256(
         json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
@@ -636,7 +616,7 @@ def _fit_candidate(
             "settings": settings.to_dict(),
             "target_precision": config.retrain.target_precision,
             "normalizer": [NORMALIZER_VERSION, data_fingerprint()],
-            "profiles": _profiles_fingerprint(profiles),
+            "profiles": profiles_fingerprint(profiles),
             "format": FORMAT_VERSION,
         }
     )
@@ -652,7 +632,7 @@ def _fit_candidate(
         "threshold_choice": choice,
         "settings": settings.to_dict(),
         "normalizer": {"version": NORMALIZER_VERSION, "data_sha256": data_fingerprint()},
-        "profiles": {"ids": [p.id for p in profiles], "sha256": _profiles_fingerprint(profiles)},
+        "profiles": {"ids": [p.id for p in profiles], "sha256": profiles_fingerprint(profiles)},
         "data": {
             "sha256": fingerprint,
             "seed_sha256": sources.corpus.sha256,
@@ -673,7 +653,7 @@ def _fit_candidate(
             "word": len(features["word"].vocabulary_),
             "char": len(features["char"].vocabulary_),
         },
-        "libraries": _library_versions(),
+        "libraries": library_versions(),
         "metrics": {
             "cross_validation": {
                 "scheme": "leave one contest out (" + ", ".join(HELD_OUT_CONTESTS) + "); "
