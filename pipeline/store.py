@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Connection,
     Engine,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -268,25 +269,6 @@ class Store:
                 self._save_cursor(conn, source, cursor, seen_at)
         return result
 
-    def write_posts(
-        self,
-        posts: Iterable[Post],
-        *,
-        source: str | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-    ) -> WriteResult:
-        """Stream posts into the store in batches; each batch is its own transaction."""
-        total = WriteResult()
-        batch: list[Post] = []
-        for post in posts:
-            batch.append(post)
-            if len(batch) >= batch_size:
-                total.add(self.write_batch(batch, source=source))
-                batch = []
-        if batch:
-            total.add(self.write_batch(batch, source=source))
-        return total
-
     def write_stream(
         self,
         posts: Iterable[Post],
@@ -361,8 +343,10 @@ class Store:
         if touches:
             conn.execute(
                 update(table)
-                .where(table.c.id == _bind("b_id"))
-                .values(metrics=_bind("b_metrics", schema.JSONText()), last_seen=_bind("b_seen")),
+                .where(table.c.id == bindparam("b_id"))
+                .values(
+                    metrics=bindparam("b_metrics", schema.JSONText()), last_seen=bindparam("b_seen")
+                ),
                 touches,
             )
             result.unchanged = len(touches)
@@ -681,8 +665,6 @@ class Store:
         self, name: str, holder: str, seconds: float, now: datetime | None = None
     ) -> bool:
         """Take (or renew) a named lease unless another holder has an unexpired one."""
-        from datetime import timedelta
-
         moment = now or utcnow()
         expires = moment + timedelta(seconds=seconds)
         table = schema.leases
@@ -738,12 +720,6 @@ _BULK_POST_COLUMNS: tuple[str, ...] = (
     "first_seen",
     "last_seen",
 )
-
-
-def _bind(name: str, type_: Any = None) -> Any:
-    from sqlalchemy import bindparam
-
-    return bindparam(name, type_=type_)
 
 
 def _post_values(post: Post, text: str, digest: str) -> dict[str, Any]:
