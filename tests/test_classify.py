@@ -155,7 +155,7 @@ def test_score_new_posts_stores_scores_once(sqlite_store: Store, model: LoadedMo
         make_post(2, text="Rapat koordinasi pelayanan publik di kantor kecamatan."),
         make_post(3, text=""),
     ]
-    sqlite_store.write_posts(posts)
+    sqlite_store.write_stream(posts)
     counts = score_new_posts(sqlite_store, model, batch_size=2)
     assert counts["scored"] == 3 and counts["score_flags"] == 1
     assert score_new_posts(sqlite_store, model)["scored"] == 0
@@ -170,7 +170,7 @@ def test_score_new_posts_attaches_profiles_when_loaded_without(sqlite_store: Sto
     from classifiers.model import current_model_dir, load_model
 
     bare = load_model(current_model_dir(PROJECT_ROOT / "models"))
-    sqlite_store.write_posts([make_post(1, text="Dukung Bambang Endang! #BersamaBE")])
+    sqlite_store.write_stream([make_post(1, text="Dukung Bambang Endang! #BersamaBE")])
     score_new_posts(sqlite_store, bare, config=Config())
     stored = sqlite_store.get_post(make_post(1).key)
     assert stored is not None
