@@ -129,6 +129,12 @@ def main() -> int:
         model.pipeline.predict_proba(data)
         return stem_only, len(sample) / (time.process_time() - cpu)
 
+    # Sastrawi's factory wraps its stemmer in a word cache of its own; without that cache,
+    # every word of every text is stemmed again (the most literal "Sastrawi per whole text").
+    uncached_sample = other[: max(1, args.baseline_sample // 5)]
+    stem_uncached, naive_uncached = naive(
+        StemmerFactory().create_stemmer().delegatedStemmer, uncached_sample
+    )
     warm_stemmer = StemmerFactory().create_stemmer()
     for text in warm_up:
         warm_stemmer.stem(text)
@@ -147,11 +153,18 @@ def main() -> int:
     print(f"{'baseline, warm: that + sklearn pipeline':<40} {naive_warm:>9,.0f} posts/s")
     print(f"{'baseline, cold: Sastrawi stem() per text':<40} {stem_cold:>9,.0f} posts/s")
     print(f"{'baseline, cold: that + sklearn pipeline':<40} {naive_cold:>9,.0f} posts/s")
+    print(f"{'baseline, uncached: Sastrawi stem()':<40} {stem_uncached:>9,.0f} posts/s")
+    print(f"{'baseline, uncached: that + sklearn':<40} {naive_uncached:>9,.0f} posts/s")
     print(f"{'ours, cold: score + explanation':<40} {ours_cold:>9,.0f} posts/s")
     print(
         f"speed-up, score + explanation vs the naive pipeline ({args.baseline_sample:,} posts): "
         f"warm {ours / naive_warm:.1f}x, cold {ours_cold / naive_cold:.1f}x; "
         f"vs Sastrawi alone: warm {ours / stem_warm:.1f}x, cold {ours_cold / stem_cold:.1f}x"
+    )
+    print(
+        f"speed-up vs the naive pipeline with Sastrawi's uncached stemmer "
+        f"({len(uncached_sample):,} posts): {ours / naive_uncached:.1f}x "
+        f"(target 5x is judged against the cached baselines above)"
     )
 
     with tempfile.TemporaryDirectory() as folder:
