@@ -29,7 +29,7 @@ from classifiers.features import char_token
 from classifiers.profiles import ContestantMasker, Ref, resolve_ballot
 from pipeline.errors import ConfigError
 
-NORMALIZER_VERSION = 2
+NORMALIZER_VERSION = 3
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MAX_CHARS = 5000
 WORD_CACHE_SIZE = 1 << 18
@@ -230,6 +230,8 @@ def normalize_word(
 
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 MAX_SEGMENT = 20
+# Bare run-together words shorter than this are never read as hashtags ("amin" is a prayer).
+MIN_RUN_TOGETHER = 7
 
 
 def segment(run: str, vocabulary: frozenset[str]) -> list[str]:
@@ -331,6 +333,7 @@ _TOKEN_PARTS = (
     r"(?P<frown>[:;=][-']?\()",
     rf"(?P<emoji>[{_EMOJI_RANGES}])",
 )
+_CHUNK_PUNCTUATION = ".,!?;:\"'()[]"
 _TOKEN = re.compile("|".join(_TOKEN_PARTS))
 # The e-mail alternative backtracks over every word; texts without "@" skip it.
 _TOKEN_NO_EMAIL = re.compile("|".join(part for part in _TOKEN_PARTS if "email" not in part))
@@ -435,14 +438,46 @@ class Normalizer:
         kinds: list[str] = []
         tag_refs: list[frozenset[Ref]] = []
         word_end = -1
+        bare = chunk.strip(_CHUNK_PUNCTUATION)
+        if (
+            len(bare) >= MIN_RUN_TOGETHER
+            and bare.isalnum()
+            and not bare.isdigit()
+            and bare.lower() not in known_words()
+        ):
+            refs = self.masker.hashtag(bare)  # "2019gantipresiden": a tag without its "#"
+            if refs is not None:
+                return (bare,), ("camptag",), (bare.lower(),), (refs,)
         pattern = _TOKEN if "@" in chunk else _TOKEN_NO_EMAIL
         for match in pattern.finditer(chunk):
             kind = match.lastgroup or ""
             surface = match.group()
             if kind == "word":
+                word_end = match.end()
+                # Research exports strip "#": "prabowosandi", "2019gantipresiden" arrive as
+                # bare words. A run-together word that is a listed campaign tag, or splits into
+                # pieces one of which names a contestant, is read as the hashtag it was.
+                lower = surface.lower()
+                if len(lower) >= MIN_RUN_TOGETHER and lower not in known_words():
+                    refs = self.masker.hashtag(lower)
+                    parts = self.hashtags.split(lower) if refs is None else ()
+                    if refs is None and (
+                        len(parts) < 2 or self.masker.vocabulary.isdisjoint(parts)
+                    ):
+                        parts = ()
+                    if refs is None and parts:
+                        refs = self._contestant_tag(parts)
+                    if refs is not None:
+                        tokens.append(surface)
+                        kinds.append("camptag")
+                        tag_refs.append(refs)
+                        continue
+                    if parts:
+                        tokens.extend(parts)
+                        kinds.extend("number" if p.isdigit() else "word" for p in parts)
+                        continue
                 tokens.append(surface)
                 kinds.append("word")
-                word_end = match.end()
             elif kind == "number":
                 # "anak2" is written reduplication (anak-anak), "paslon2" a ballot number
                 if (

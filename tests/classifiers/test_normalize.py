@@ -230,3 +230,30 @@ def test_chunk_cache_lexes_like_one_pass_over_the_text(normalizer: Normalizer, t
     assert fresh._lex(text) == (list(tokens), list(kinds), list(lowered), list(tag_refs))
     assert fresh._lex(text) == fresh._lex(text)  # served from the cache the second time
     assert fresh.normalize(text) == Normalizer(normalizer.masker).normalize(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "contestants"),
+    [
+        ("rt USER: 2019gantipresiden harga mati", ("Prabowo Subianto", "Sandiaga Uno")),
+        ("dukung prabowosandi!", ("Prabowo Subianto", "Sandiaga Uno")),
+        ("ganjarmahfud menang debat", ("Ganjar Pranowo", "Mahfud MD")),
+    ],
+)
+def test_hashtags_without_their_hash_are_still_campaign_tags(
+    normalizer: Normalizer, text: str, contestants: tuple[str, ...]
+) -> None:
+    result = normalizer.normalize(text)
+    assert "__camptag__" in result.tokens
+    assert result.contestants == contestants
+
+
+def test_bare_words_are_not_read_as_tags_without_a_contestant(normalizer: Normalizer) -> None:
+    # "amin" is a prayer unless written "#AMIN"; a plain derived word is not split into a tag
+    assert normalizer.normalize("amin ya allah").tokens == ("amin", "ya", "allah")
+    assert "__camptag__" not in normalizer.normalize("kampanyenya rame bgt").tokens
+    assert normalizer.normalize("mengganjar prestasi").contestants == ()
+    # a run-together full name is a name mention, not a campaign tag
+    masked = normalizer.normalize("aniesbaswedan hadir di acara")
+    assert masked.tokens[0] == "__cand__"
+    assert masked.contestants == ("Anies Baswedan",)
