@@ -29,7 +29,7 @@ from classifiers.features import char_token
 from classifiers.profiles import ContestantMasker, Ref, resolve_ballot
 from pipeline.errors import ConfigError
 
-NORMALIZER_VERSION = 3
+NORMALIZER_VERSION = 4
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MAX_CHARS = 5000
 WORD_CACHE_SIZE = 1 << 18
@@ -420,6 +420,10 @@ class Normalizer:
         self.do_stem = do_stem
         self.drop_stopwords = drop_stopwords
         self.hashtags = HashtagSplitter(self.masker.vocabulary)
+        # Splitting a bare word costs a dictionary segmentation; only a word that contains a
+        # contestant word can split into a campaign tag, and one regex search tells which do.
+        pieces = sorted((w for w in self.masker.vocabulary if len(w) > 1), key=len, reverse=True)
+        self._contestant_piece = re.compile("|".join(map(re.escape, pieces))) if pieces else None
         self._words: dict[str, _Word] = {}
         self._chunks: dict[str, _Lexed] = {}
 
@@ -460,13 +464,12 @@ class Normalizer:
                 lower = surface.lower()
                 if len(lower) >= MIN_RUN_TOGETHER and lower not in known_words():
                     refs = self.masker.hashtag(lower)
-                    parts = self.hashtags.split(lower) if refs is None else ()
-                    if refs is None and (
-                        len(parts) < 2 or self.masker.vocabulary.isdisjoint(parts)
-                    ):
-                        parts = ()
-                    if refs is None and parts:
-                        refs = self._contestant_tag(parts)
+                    parts: tuple[str, ...] = ()
+                    piece = self._contestant_piece
+                    if refs is None and piece is not None and piece.search(lower):
+                        parts = self._name_split(lower)
+                        if parts:
+                            refs = self._contestant_tag(parts)
                     if refs is not None:
                         tokens.append(surface)
                         kinds.append("camptag")
@@ -547,6 +550,20 @@ class Normalizer:
             if lexed[3]:
                 tag_refs += lexed[3]
         return tokens, kinds, lowered, tag_refs
+
+    def _name_split(self, lower: str) -> tuple[str, ...]:
+        """Pieces of a bare run-together word if they name a contestant, else ().
+
+        Only a split that masks to a contestant counts: profile vocabulary also holds common
+        words ("pak", "tim", "pas") and initials ("h"), which would otherwise cut ordinary
+        words apart ("penyuluh" into "penyu lu h").
+        """
+        parts = self.hashtags.split(lower)
+        if len(parts) < 2 or self.masker.vocabulary.isdisjoint(parts):
+            return ()
+        kinds = ["number" if part.isdigit() else "word" for part in parts]
+        masked = self.masker.mask(parts, kinds)
+        return parts if "placeholder" in masked.kinds else ()
 
     def _contestant_tag(self, parts: Sequence[str]) -> frozenset[Ref] | None:
         """Refs of an unlisted hashtag that is more than one person's name, else None.

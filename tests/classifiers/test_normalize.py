@@ -257,3 +257,10 @@ def test_bare_words_are_not_read_as_tags_without_a_contestant(normalizer: Normal
     masked = normalizer.normalize("aniesbaswedan hadir di acara")
     assert masked.tokens[0] == "__cand__"
     assert masked.contestants == ("Anies Baswedan",)
+
+
+@pytest.mark.parametrize("word", ["penyuluh", "sepuluh", "kapilih", "nothing", "pasangan"])
+def test_ordinary_words_are_not_cut_at_profile_words(normalizer: Normalizer, word: str) -> None:
+    # profile vocabulary holds "pak", "pas", "h"...: a split must mask to a contestant to count
+    tokens = normalizer.normalize(f"ada {word} di sini").tokens
+    assert len(tokens) == 4 and "__camptag__" not in tokens
