@@ -26,7 +26,7 @@ from datetime import date
 from pathlib import Path
 
 from classifiers.features import char_token
-from classifiers.profiles import ContestantMasker, Ref, resolve_ballot
+from classifiers.profiles import ContestantMasker, MaskResult, Ref, resolve_ballot
 from pipeline.errors import ConfigError
 
 NORMALIZER_VERSION = 4
@@ -406,6 +406,29 @@ _Lexed = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[frozense
 _Word = tuple[tuple[str, str, str, str], ...]
 
 
+def _part_kinds(parts: Sequence[str]) -> list[str]:
+    """Lexer kinds of a tag's pieces: digits are numbers, the rest words."""
+    return ["number" if part.isdigit() else "word" for part in parts]
+
+
+def _append_tag(
+    surface: str,
+    parts: Sequence[str],
+    refs: frozenset[Ref] | None,
+    tokens: list[str],
+    kinds: list[str],
+    tag_refs: list[frozenset[Ref]],
+) -> None:
+    """A campaign tag becomes one `camptag` token (refs kept); any other tag, its pieces."""
+    if refs is not None:
+        tokens.append(surface)
+        kinds.append("camptag")
+        tag_refs.append(refs)
+    else:
+        tokens.extend(parts)
+        kinds.extend(_part_kinds(parts))
+
+
 class Normalizer:
     """Text -> model tokens, with contestant masking from the given election profiles."""
 
@@ -467,17 +490,13 @@ class Normalizer:
                     parts: tuple[str, ...] = ()
                     piece = self._contestant_piece
                     if refs is None and piece is not None and piece.search(lower):
-                        parts = self._name_split(lower)
-                        if parts:
-                            refs = self._contestant_tag(parts)
-                    if refs is not None:
-                        tokens.append(surface)
-                        kinds.append("camptag")
-                        tag_refs.append(refs)
-                        continue
-                    if parts:
-                        tokens.extend(parts)
-                        kinds.extend("number" if p.isdigit() else "word" for p in parts)
+                        parts = self.hashtags.split(lower)
+                        # one piece is the word itself; it is masked later like any word
+                        masked = self._mask_parts(parts) if len(parts) > 1 else None
+                        parts = parts if masked is not None else ()
+                        refs = self._contestant_tag(masked)
+                    if refs is not None or parts:
+                        _append_tag(surface, parts, refs, tokens, kinds, tag_refs)
                         continue
                 tokens.append(surface)
                 kinds.append("word")
@@ -499,15 +518,8 @@ class Normalizer:
                 tokens.append(surface)
                 kinds.append("tag")
                 parts = self.hashtags.split(tag)
-                refs = self.masker.hashtag(tag) or self._contestant_tag(parts)
-                if refs is not None:
-                    tokens.append(surface)
-                    kinds.append("camptag")
-                    tag_refs.append(refs)
-                    continue
-                for part in parts:
-                    tokens.append(part)
-                    kinds.append("number" if part.isdigit() else "word")
+                refs = self.masker.hashtag(tag) or self._contestant_tag(self._mask_parts(parts))
+                _append_tag(surface, parts, refs, tokens, kinds, tag_refs)
             elif kind in ("url", "email", "mention"):
                 tokens.append(surface)
                 kinds.append(kind)
@@ -551,37 +563,29 @@ class Normalizer:
                 tag_refs += lexed[3]
         return tokens, kinds, lowered, tag_refs
 
-    def _name_split(self, lower: str) -> tuple[str, ...]:
-        """Pieces of a bare run-together word if they name a contestant, else ().
+    def _mask_parts(self, parts: Sequence[str]) -> MaskResult | None:
+        """The pieces of a tag or run-together word, masked, if they name a contestant.
 
-        Only a split that masks to a contestant counts: profile vocabulary also holds common
-        words ("pak", "tim", "pas") and initials ("h"), which would otherwise cut ordinary
-        words apart ("penyuluh" into "penyu lu h").
+        Profile vocabulary also holds common words ("pak", "tim", "pas") and initials ("h"), so
+        a piece found in it is not enough: the pieces must mask to a contestant placeholder.
         """
-        parts = self.hashtags.split(lower)
-        if len(parts) < 2 or self.masker.vocabulary.isdisjoint(parts):
-            return ()
-        kinds = ["number" if part.isdigit() else "word" for part in parts]
-        masked = self.masker.mask(parts, kinds)
-        return parts if "placeholder" in masked.kinds else ()
+        if not parts or self.masker.vocabulary.isdisjoint(part.lower() for part in parts):
+            return None
+        masked = self.masker.mask(parts, _part_kinds(parts))
+        return masked if "placeholder" in masked.kinds else None
 
-    def _contestant_tag(self, parts: Sequence[str]) -> frozenset[Ref] | None:
-        """Refs of an unlisted hashtag that is more than one person's name, else None.
+    @staticmethod
+    def _contestant_tag(masked: MaskResult | None) -> frozenset[Ref] | None:
+        """Refs of an unlisted tag that is more than one person's name, else None.
 
         "#TolakAhok", "#Ganjar2024", "#BadjaUntukJakarta": a tag built on a contestant is a
         campaign (or anti-campaign) tag, used to take a side like the listed ones. A tag that is
         only a person's name ("#Jokowi", "#AniesBaswedan") stays a name mention: news accounts
-        tag names too.
+        tag names too. `masked` comes from `_mask_parts`.
         """
-        if not parts or self.masker.vocabulary.isdisjoint(part.lower() for part in parts):
+        if masked is None:
             return None
-        masked = self.masker.mask(parts, ["number" if p.isdigit() else "word" for p in parts])
-        placeholders = [
-            t for t, k in zip(masked.tokens, masked.kinds, strict=True) if k == "placeholder"
-        ]
-        if not placeholders:
-            return None
-        if len(masked.tokens) == 1 and placeholders[0] in ("__cand__", "__party__"):
+        if len(masked.tokens) == 1 and masked.tokens[0] in ("__cand__", "__party__"):
             return None
         return frozenset(masked.refs)
 
