@@ -180,6 +180,19 @@ def name_similarity(tokens: Sequence[str], other: Sequence[str]) -> float:
     return max(by_words, joined) / 100
 
 
+def _handle_taken(
+    account: RegistryAccount, author_id: str | None, handle: str, rejected: dict[str, Any]
+) -> bool:
+    """Whether another account than the registered one now holds `handle` (noted in `rejected`)."""
+    registered_id = account.user_id or account.url_user_id
+    if not (registered_id and author_id and registered_id != author_id):
+        return False
+    rejected.update(
+        rejected="handle_taken_by_other_account", handle=handle, candidate_account_id=account.id
+    )
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class LinkResult:
     """A linker verdict for one author; `level` None means no link (evidence may say why)."""
@@ -392,17 +405,11 @@ class Linker:
                 account = table.get((platform, handle))
                 if account is None:
                     continue
-                registered_id = account.user_id or account.url_user_id
-                if registered_id and author_id and registered_id != author_id:
-                    # The handle now belongs to a different account than the registered one.
-                    rejected.update(
-                        rejected="handle_taken_by_other_account",
-                        handle=handle,
-                        candidate_account_id=account.id,
-                    )
+                if _handle_taken(account, author_id, handle, rejected):
                     return None
                 if level == "handle":
-                    confidence = CONFIDENCE["handle" if registered_id else "handle_unverified"]
+                    verified = account.user_id or account.url_user_id
+                    confidence = CONFIDENCE["handle" if verified else "handle_unverified"]
                     evidence = {"handle": handle, "handle_as_captured": handle_raw}
                 else:
                     confidence = CONFIDENCE["profile_url_handle"]
@@ -415,13 +422,7 @@ class Linker:
                     (platform, from_link)
                 )
                 if account is not None:
-                    registered_id = account.user_id or account.url_user_id
-                    if registered_id and author_id and registered_id != author_id:
-                        rejected.update(
-                            rejected="handle_taken_by_other_account",
-                            handle=from_link,
-                            candidate_account_id=account.id,
-                        )
+                    if _handle_taken(account, author_id, from_link, rejected):
                         return None
                     return LinkResult(
                         "profile_url",

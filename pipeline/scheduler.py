@@ -411,7 +411,7 @@ class Scheduler:
             specs[source_job_id(name)] = _Spec(
                 run_source_job, (name,), build_trigger(self.calendar, plan), f"source {name}"
             )
-        for task, (_, key) in MAINTENANCE_TASKS.items():
+        for task, (module, key) in MAINTENANCE_TASKS.items():
             expression = getattr(self.config.schedule, key)
             if not expression:
                 continue
@@ -419,7 +419,7 @@ class Scheduler:
                 log.warning(
                     "maintenance %s not scheduled: %s is not part of this installation",
                     task,
-                    MAINTENANCE_TASKS[task][0],
+                    module,
                 )
                 continue
             specs[f"maintenance:{task}"] = _Spec(
@@ -551,14 +551,15 @@ class Scheduler:
                 replace_existing=True,
             )
             scheduled = retry_at
+        next_attempt = scheduled or regular
         log.warning(
             "source %s: failure %d in a row; next attempt %s",
             name,
             failures,
-            format_datetime(scheduled or regular) if (scheduled or regular) else "none",
+            format_datetime(next_attempt) if next_attempt else "none",
         )
         if self.webhook is not None and failures == self.config.webhook.failure_threshold:
-            notify_source_failing(self.webhook, name, failures, error, scheduled or regular)
+            notify_source_failing(self.webhook, name, failures, error, next_attempt)
         return scheduled
 
     def _next_regular_run(self, name: str, now: datetime) -> datetime | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +17,7 @@ from pipeline.store import Store
 
 POSTGRES_URL = os.environ.get("NETRA_TEST_POSTGRES_URL")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+NETRA = str(Path(sys.executable).parent / "netra")
 
 
 def _reset_postgres(url: str) -> None:
@@ -71,3 +74,21 @@ def make_post(number: int = 1, **changes: object) -> Post:
     }
     values.update(changes)
     return Post(**values)  # type: ignore[arg-type]
+
+
+def netra(
+    *args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script without the caller's NETRA_* settings, plus `env`."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("NETRA_")}
+    environment.update(env or {})
+    return subprocess.run(
+        [NETRA, *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )

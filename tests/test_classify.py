@@ -5,10 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,25 +22,7 @@ from pipeline.classify import (
 from pipeline.config import Config, PathsConfig
 from pipeline.errors import InputFileError, UsageError
 from pipeline.store import Store
-from tests.conftest import PROJECT_ROOT, make_post
-
-NETRA = str(Path(sys.executable).parent / "netra")
-
-
-def netra(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script without any NETRA_* settings of the caller."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("NETRA_")}
-    return subprocess.run(
-        [NETRA, *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=120,
-        check=False,
-    )
-
+from tests.conftest import PROJECT_ROOT, make_post, netra
 
 ROWS = [
     {"id": "a1", "text": "Ayo coblos nomor 2! #AgusRatna2024 pasti menang ✌️", "source": "demo"},

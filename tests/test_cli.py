@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_post
-
-NETRA = str(Path(sys.executable).parent / "netra")
-
-
-def netra(
-    *args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("NETRA_")}
-    environment.update(env or {})
-    return subprocess.run(
-        [NETRA, *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=120,
-        check=False,
-    )
+from tests.conftest import make_post, netra
 
 
 @pytest.fixture

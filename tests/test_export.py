@@ -210,6 +210,7 @@ def test_exports_leave_out_reporters_and_unlinked_people(store: Store, tmp_path:
     export_case(store, item.id, tmp_path / "case.html")
     blobs.append((tmp_path / "case.html").read_text(encoding="utf-8"))
     for blob in blobs:
+        assert "Coblos 02! (dilaporkan warga)" in blob  # the tipped-off item itself is there
         assert "Pelapor Rahasia" not in blob and "0812-0000-0000" not in blob
         assert "Orang Tak Terkait" not in blob and "warga_lain" not in blob
 

@@ -102,6 +102,13 @@ def test_a_handle_now_held_by_another_account_does_not_link(linker: Linker) -> N
     assert result.evidence["rejected"] == "handle_taken_by_other_account"
 
 
+def test_a_permalink_handle_now_held_by_another_account_does_not_link(linker: Linker) -> None:
+    result = link(linker, "x", "9999", None, url="https://x.com/budi_s/status/42")
+    assert result.level is None and result.account_id is None
+    assert result.evidence["rejected"] == "handle_taken_by_other_account"
+    assert result.evidence["handle"] == "budi_s"
+
+
 def test_profile_url_levels(linker: Linker) -> None:
     by_id = link(linker, "facebook", "100001234", "siti.lestari.77")
     assert (by_id.level, by_id.account_id) == ("profile_url", 2)
