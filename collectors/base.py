@@ -513,6 +513,31 @@ def parse_items(
     return result
 
 
+def parse_positioned(
+    items: Iterable[ItemT],
+    parse_one: Callable[[ItemT], Iterable[Post] | Post | None],
+    position_of: Callable[[ItemT], str],
+    *,
+    context: str,
+) -> tuple[ParsedItems, list[str]]:
+    """Parse items one by one; every post gets the walk position of the item it came from."""
+    parsed = ParsedItems()
+    positions: list[str] = []
+    for item in items:
+        batch = parse_items([item], parse_one, context=context)
+        if batch.posts:
+            positions.extend([position_of(item)] * len(batch.posts))
+        parsed.extend(batch)
+    return parsed, positions
+
+
+def int_metrics(source: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, int]:
+    """Metrics by name from `source[field]`, keeping only the counts the platform sent as ints."""
+    return {
+        name: int(source[key]) for name, key in fields.items() if isinstance(source.get(key), int)
+    }
+
+
 COLLECTORS: dict[str, type[Collector]] = {}
 
 CollectorT = TypeVar("CollectorT", bound="type[Collector]")

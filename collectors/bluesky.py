@@ -20,7 +20,9 @@ from collectors.base import (
     ParsedItems,
     Quota,
     Target,
+    int_metrics,
     parse_items,
+    parse_positioned,
     parse_time,
     register,
     time_position,
@@ -109,15 +111,9 @@ def parse_post_view(view: Mapping[str, Any]) -> Post:
         parent_id=parent,
         kind="comment" if parent else "post",
         lang=langs[0] if langs else None,
-        metrics={
-            name: int(view[field])
-            for name, field in (
-                ("likes", "likeCount"),
-                ("replies", "replyCount"),
-                ("shares", "repostCount"),
-            )
-            if isinstance(view.get(field), int)
-        },
+        metrics=int_metrics(
+            view, {"likes": "likeCount", "replies": "replyCount", "shares": "repostCount"}
+        ),
         raw=dict(view),
     )
 
@@ -158,18 +154,14 @@ def parse_feed(payload: Any, *, key: str, context: str) -> tuple[ParsedItems, li
     """Posts and positions from a getAuthorFeed (`feed`) or searchPosts (`posts`) page."""
     if not isinstance(payload, Mapping) or not isinstance(payload.get(key), list):
         raise ParseError(f"{context}: expected an object with a {key!r} list")
-    parsed = ParsedItems()
-    positions: list[str] = []
+    items: list[Any] = []
     for item in payload[key]:
         if key == "posts":
             item = {"post": item}  # searchPosts returns bare postViews
         if isinstance(item, Mapping) and (item.get("reason") or {}).get("$type") == REASON_PIN:
             continue  # a pinned post sits out of time order at the top; it comes again later
-        batch = parse_items([item], parse_feed_item, context=context)
-        if batch.posts:
-            positions.extend([feed_position(item)] * len(batch.posts))
-        parsed.extend(batch)
-    return parsed, positions
+        items.append(item)
+    return parse_positioned(items, parse_feed_item, feed_position, context=context)
 
 
 def parse_thread(payload: Any, *, context: str) -> ParsedItems:

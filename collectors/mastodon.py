@@ -24,8 +24,10 @@ from collectors.base import (
     Quota,
     Target,
     html_to_text,
+    int_metrics,
     number_position,
     parse_items,
+    parse_positioned,
     parse_time,
     register,
     walk_newest_first,
@@ -90,15 +92,10 @@ def _status_post(status: Mapping[str, Any], host: str) -> Post:
         parent_id=f"{host}/{reply_to}" if reply_to else None,
         kind="comment" if reply_to else "post",
         lang=status.get("language") or None,
-        metrics={
-            name: int(status[field])
-            for name, field in (
-                ("likes", "favourites_count"),
-                ("replies", "replies_count"),
-                ("shares", "reblogs_count"),
-            )
-            if isinstance(status.get(field), int)
-        },
+        metrics=int_metrics(
+            status,
+            {"likes": "favourites_count", "replies": "replies_count", "shares": "reblogs_count"},
+        ),
         raw=dict(status),
     )
 
@@ -107,15 +104,12 @@ def parse_statuses(payload: Any, host: str, *, context: str) -> tuple[ParsedItem
     """Posts and walk positions from a list of statuses (a timeline page)."""
     if not isinstance(payload, list):
         raise ParseError(f"{context}: expected a JSON array of statuses")
-    positions: list[str] = []
-    parsed = ParsedItems()
-    for status in payload:
-        batch = parse_items([status], lambda item: parse_status(item, host), context=context)
-        if batch.posts:
-            position = number_position(status["id"])
-            positions.extend([position] * len(batch.posts))
-        parsed.extend(batch)
-    return parsed, positions
+    return parse_positioned(
+        payload,
+        lambda status: parse_status(status, host),
+        lambda status: number_position(status["id"]),
+        context=context,
+    )
 
 
 def parse_context(

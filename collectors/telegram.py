@@ -26,7 +26,7 @@ from collectors.base import (
     Target,
     html_to_text,
     number_position,
-    parse_items,
+    parse_positioned,
     parse_time,
     register,
     walk_newest_first,
@@ -117,19 +117,15 @@ def parse_channel_page(html: str, *, context: str) -> tuple[ParsedItems, list[st
         raise ParseError(f"{context}: not a Telegram channel preview page")
     bio_node = soup.select_one(".tgme_channel_info_description")
     bio = html_to_text(bio_node.decode_contents()) if bio_node else None
-    messages = history.select(".tgme_widget_message[data-post]")
-    parsed = ParsedItems()
-    positions: list[str] = []
-    for message in messages:
-        batch = parse_items([message], lambda node: parse_message(node, bio), context=context)
-        if batch.skipped:
-            # Keep the HTML of a message we could not read, not the bs4 object.
-            for reject in batch.rejects:
-                reject.payload = str(reject.payload)
-        if batch.posts:
-            number = str(message["data-post"]).partition("/")[2]
-            positions.extend([number_position(number)] * len(batch.posts))
-        parsed.extend(batch)
+    parsed, positions = parse_positioned(
+        history.select(".tgme_widget_message[data-post]"),
+        lambda node: parse_message(node, bio),
+        lambda node: number_position(str(node["data-post"]).partition("/")[2]),
+        context=context,
+    )
+    for reject in parsed.rejects:
+        # Keep the HTML of a message we could not read, not the bs4 object.
+        reject.payload = str(reject.payload)
     more = soup.select_one(".tme_messages_more[data-before]")
     before = str(more["data-before"]) if more is not None else None
     return parsed, positions, before if before and before.isdigit() else None

@@ -22,8 +22,9 @@ from collectors.base import (
     ParsedItems,
     Quota,
     Target,
+    int_metrics,
     number_position,
-    parse_items,
+    parse_positioned,
     parse_time,
     register,
     walk_newest_first,
@@ -51,14 +52,15 @@ def _author(tweet: Mapping[str, Any], users: Mapping[str, Mapping[str, Any]]) ->
 
 
 def _metrics(tweet: Mapping[str, Any]) -> dict[str, int]:
-    public = tweet.get("public_metrics") or {}
-    pairs = (
-        ("likes", "like_count"),
-        ("replies", "reply_count"),
-        ("shares", "retweet_count"),
-        ("views", "impression_count"),
+    return int_metrics(
+        tweet.get("public_metrics") or {},
+        {
+            "likes": "like_count",
+            "replies": "reply_count",
+            "shares": "retweet_count",
+            "views": "impression_count",
+        },
     )
-    return {name: int(public[field]) for name, field in pairs if isinstance(public.get(field), int)}
 
 
 def _post(
@@ -151,14 +153,12 @@ def parse_tweets_page(payload: Any, *, context: str) -> tuple[ParsedItems, list[
     includes = payload.get("includes") or {}
     users = {str(user["id"]): user for user in includes.get("users", []) if "id" in user}
     tweets = {str(tweet["id"]): tweet for tweet in includes.get("tweets", []) if "id" in tweet}
-    parsed = ParsedItems()
-    positions: list[str] = []
-    for tweet in data:
-        batch = parse_items([tweet], lambda item: parse_tweet(item, users, tweets), context=context)
-        if batch.posts:
-            positions.extend([number_position(tweet["id"])] * len(batch.posts))
-        parsed.extend(batch)
-    return parsed, positions
+    return parse_positioned(
+        data,
+        lambda tweet: parse_tweet(tweet, users, tweets),
+        lambda tweet: number_position(tweet["id"]),
+        context=context,
+    )
 
 
 @register

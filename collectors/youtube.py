@@ -26,6 +26,7 @@ from collectors.base import (
     Quota,
     Target,
     parse_items,
+    parse_positioned,
     parse_time,
     register,
     time_position,
@@ -168,14 +169,6 @@ def _listing(payload: Any, context: str) -> list[Any]:
     return list(payload.get("items", []))
 
 
-def _positions(items: list[Any], parsed_per_item: list[ParsedItems], when: Any) -> list[str]:
-    positions: list[str] = []
-    for item, parsed in zip(items, parsed_per_item, strict=True):
-        if parsed.posts:
-            positions.extend([time_position(parse_time(when(item)))] * len(parsed.posts))
-    return positions
-
-
 @register
 class YoutubeCollector(Collector):
     """YouTube: `channel:UC…|@handle` uploads, `video:ID` comments, `search:"query"` videos."""
@@ -280,14 +273,15 @@ class YoutubeCollector(Collector):
                 resource,
                 {**params, "maxResults": quota.page_size(max_page), "pageToken": token},
             )
-            items = _listing(payload, context)
-            per_item = [parse_items([item], parse_one, context=context) for item in items]
-            parsed = ParsedItems()
-            for batch in per_item:
-                parsed.extend(batch)
+            parsed, positions = parse_positioned(
+                _listing(payload, context),
+                parse_one,
+                lambda item: time_position(parse_time(when(item))),
+                context=context,
+            )
             return FetchedPage(
                 parsed.posts,
-                _positions(items, per_item, when),
+                positions,
                 payload.get("nextPageToken") or None,
                 parsed.skipped,
                 parsed.rejects,

@@ -6,6 +6,7 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +19,9 @@ from collectors.base import (
     _HostLimiter,
     get_collector,
     html_to_text,
+    int_metrics,
     number_position,
+    parse_positioned,
     parse_time,
     redact_url,
     register,
@@ -29,6 +32,7 @@ from collectors.base import Target as BaseTarget
 from pipeline.errors import ParseError, SourceUnavailable, UsageError
 from pipeline.records import Post
 from tests.collectors.conftest import FakeClock, Router, make_policy
+from tests.conftest import make_post
 
 # -- targets
 
@@ -363,6 +367,30 @@ def test_a_post_limit_that_cuts_a_page_keeps_the_previous_checkpoint() -> None:
 def test_a_target_kind_the_collector_lacks_is_refused() -> None:
     with pytest.raises(UsageError, match="valid kinds: tag, account, thread"):
         get_collector("mastodon").check_target(BaseTarget("video", "abc"))
+
+
+def test_parse_positioned_repeats_an_items_position_for_each_of_its_posts() -> None:
+    def parse_one(item: dict[str, Any]) -> list[Post]:
+        return [make_post(number) for number in item["numbers"]]
+
+    items = [
+        {"id": 7, "numbers": [1, 2]},
+        {"id": 6},
+        {"id": 5, "numbers": []},
+        {"id": 4, "numbers": [3]},
+    ]
+    parsed, positions = parse_positioned(
+        items, parse_one, lambda item: number_position(item["id"]), context="t"
+    )
+    assert [post.post_id for post in parsed.posts] == ["1001", "1002", "1003"]
+    assert positions == [number_position(7), number_position(7), number_position(4)]
+    assert parsed.skipped == 1 and parsed.rejects[0].payload == {"id": 6}
+
+
+def test_int_metrics_keeps_only_integer_counts() -> None:
+    source = {"likeCount": 3, "replyCount": "4", "repostCount": None}
+    fields = {"likes": "likeCount", "replies": "replyCount", "shares": "repostCount", "views": "x"}
+    assert int_metrics(source, fields) == {"likes": 3}
 
 
 # -- text and time
