@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from collectors.file import read_posts_file
 from pipeline.progress import Progress
-from pipeline.records import Post
 from pipeline.store import Store
 
 log = logging.getLogger(__name__)
@@ -58,20 +57,18 @@ def import_files(
         ) -> None:
             out.append(f"{name}:{line}: {reason}")
 
-        def posts(path: str = path) -> Iterator[Post]:
+        posts = (
+            post
             for _line, post in read_posts_file(
                 path,
                 columns=dict(columns) if columns else None,
                 platform=platform,
                 skip_invalid=skip_invalid,
                 on_skip=note_skip,
-            ):
-                yield post
-
-        progress.start(f"import {item.path}")
-        result = store.write_stream(
-            posts(), source=f"import|{item.path}", on_batch=progress.advance
+            )
         )
+        progress.start(f"import {item.path}")
+        result = store.write_stream(posts, source=f"import|{item.path}", on_batch=progress.advance)
         progress.finish()
         item.inserted, item.updated, item.unchanged = (
             result.inserted,

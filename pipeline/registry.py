@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pipeline import schema
@@ -148,10 +148,7 @@ def normalise_handle(platform: str, value: str | None) -> str | None:
         if ref.handle is None:
             raise ValueError(f"{value!r} names an account by id, not by handle")
         return ref.handle
-    if platform == "mastodon":
-        handle = text.lstrip("@").lower()
-    else:
-        handle = _canonical_handle(platform, text)
+    handle = _canonical_handle(platform, text)
     pattern = _HANDLE_PATTERN.get(platform)
     if pattern is not None and not pattern.match(handle):
         raise ValueError(f"{value!r} is not a valid {platform} handle")
@@ -316,22 +313,6 @@ class RegistryEntry:
         }
 
 
-_COMPARED_FIELDS: tuple[str, ...] = (
-    "nip",
-    "nama",
-    "instansi",
-    "unit_kerja",
-    "jabatan",
-    "wilayah",
-    "handle",
-    "user_id",
-    "profile_url",
-    "url_handle",
-    "url_user_id",
-    "account_key",
-)
-
-
 def _clean_cell(value: Any) -> str | None:
     if value is None:
         return None
@@ -419,13 +400,11 @@ def _read_xlsx(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         sheet = workbook.worksheets[0]
         header: list[str] | None = None
         for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if not any(cell is not None and str(cell).strip() for cell in row):
+                continue
             if header is None:
-                if not any(cell is not None and str(cell).strip() for cell in row):
-                    continue
                 header = [_header_name(cell) for cell in row]
                 yield number, {"__header__": header}
-                continue
-            if not any(cell is not None and str(cell).strip() for cell in row):
                 continue
             yield number, dict(zip(header, row, strict=False))
     finally:
@@ -593,11 +572,15 @@ class RegistryImportReport:
         return bool(self.inserted or self.updated or self.deactivated)
 
 
+def _latest_revision(conn: Connection) -> int:
+    value = conn.execute(select(func.max(schema.registry_imports.c.revision))).scalar()
+    return int(value or 0)
+
+
 def current_revision(store: Store) -> int:
     """The registry revision: bumped by every import that changed something (0 = none yet)."""
     with store.connect() as conn:
-        value = conn.execute(select(func.max(schema.registry_imports.c.revision))).scalar()
-    return int(value or 0)
+        return _latest_revision(conn)
 
 
 def _file_sha256(path: Path) -> str:
@@ -688,7 +671,7 @@ def _apply_import(
                 )
                 continue
             claimed.add(row["id"])
-            if row["active"] and all(row[name] == values[name] for name in _COMPARED_FIELDS):
+            if row["active"] and all(row[name] == value for name, value in values.items()):
                 report.unchanged += 1
                 continue
             updates.append((row["id"], {**values, "active": True, "source_line": entry.line}))
@@ -698,8 +681,7 @@ def _apply_import(
             len(updates),
             len(deactivate),
         )
-        previous = conn.execute(select(func.max(schema.registry_imports.c.revision))).scalar()
-        report.revision = int(previous or 0) + (1 if report.changed else 0)
+        report.revision = _latest_revision(conn) + (1 if report.changed else 0)
         import_id = conn.execute(
             insert(schema.registry_imports).values(
                 source_file=name,
@@ -783,20 +765,20 @@ def find_accounts(store: Store, ident: str) -> list[RegistryAccount]:
     """All accounts of the person named by an 18-digit NIP, or by a registry account id."""
     table = schema.registry_accounts
     text = re.sub(r"[\s.\-]", "", ident)
+    if not text.isdigit():
+        return []
     with store.connect() as conn:
-        if len(text) == 18 and text.isdigit():
-            rows = conn.execute(select(table).where(table.c.nip == text).order_by(table.c.id))
-            return [account_from_row(row._mapping) for row in rows]
-        if not text.isdigit():
-            return []
-        row = conn.execute(select(table).where(table.c.id == int(text))).first()
-        if row is None:
-            return []
-        account = account_from_row(row._mapping)
-        if account.nip is None:
-            return [account]
-        rows = conn.execute(select(table).where(table.c.nip == account.nip).order_by(table.c.id))
-        return [account_from_row(r._mapping) for r in rows]
+        nip = text
+        if len(text) != 18:
+            row = conn.execute(select(table).where(table.c.id == int(text))).first()
+            if row is None:
+                return []
+            account = account_from_row(row._mapping)
+            if account.nip is None:
+                return [account]
+            nip = account.nip
+        rows = conn.execute(select(table).where(table.c.nip == nip).order_by(table.c.id))
+        return [account_from_row(row._mapping) for row in rows]
 
 
 def account_link_counts(store: Store, account_ids: Sequence[int]) -> dict[int, int]:

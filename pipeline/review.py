@@ -8,6 +8,7 @@ nothing here changes an item's state without a named reviewer (UU PDP Pasal 10).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -87,20 +88,7 @@ def _transition(
     ).rowcount
     if changed != 1:
         raise TransitionError(f"item {item_id} was changed by someone else meanwhile; reload it")
-    conn.execute(
-        insert(schema.review_decisions).values(
-            item_id=item_id,
-            reviewer=reviewer.strip(),
-            from_status=from_status,
-            to_status=to_status,
-            decided_at=moment,
-            category=category,
-            reason=reason,
-            note=note,
-            content_label=label,
-        )
-    )
-    return Decision(
+    decision = Decision(
         item_id=item_id,
         reviewer=reviewer.strip(),
         from_status=from_status,
@@ -111,6 +99,8 @@ def _transition(
         note=note,
         content_label=label,  # type: ignore[arg-type]
     )
+    conn.execute(insert(schema.review_decisions).values(**dataclasses.asdict(decision)))
+    return decision
 
 
 def decide(
@@ -211,16 +201,15 @@ def iter_reviewer_labels(store: Store) -> Iterator[tuple[str, int, datetime, str
 # -- interactive review -------------------------------------------------------------------------
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_BIDI = re.compile(r"[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0/C1 controls (but tab and newline) and the bidi overrides that can reorder what is shown.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def terminal_safe(text: str | None) -> str:
     """Text that cannot drive the terminal: control and bidi characters shown as codes."""
     if text is None:
         return ""
-    text = _CONTROL.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
-    return _BIDI.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
+    return _UNSAFE.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
 
 
 def _explanation_text(explanation: Any) -> str:
@@ -379,6 +368,16 @@ def _release(store: Store, item_id: int, reviewer: str) -> None:
     decide(store, item_id, "pending", reviewer, note="released without a decision")
 
 
+# Interactive answers and the verdict each stands for ("" = no verdict).
+_ACTIONS: dict[str, str] = {
+    "confirm": "confirmed",
+    "dismiss": "dismissed",
+    "escalate": "escalated",
+    "skip": "",
+    "quit": "",
+}
+
+
 def review_session(
     store: Store,
     reviewer: str,
@@ -402,19 +401,7 @@ def review_session(
             item = get_item(store, item.id) or item
         summary.shown += 1
         stdout.write(render_item(item) + "\n")
-        action = _choose(
-            "decision",
-            {
-                "confirm": "confirmed",
-                "dismiss": "dismissed",
-                "escalate": "escalated",
-                "skip": "",
-                "quit": "",
-            },
-            stdin,
-            stdout,
-            None,
-        )
+        action = _choose("decision", _ACTIONS, stdin, stdout, None)
         if action in (None, "quit", "skip"):
             _release(store, item.id, reviewer)
             if action == "skip":
@@ -422,7 +409,7 @@ def review_session(
                 summary.skipped += 1
                 continue
             break
-        verdict = {"confirm": "confirmed", "dismiss": "dismissed", "escalate": "escalated"}[action]
+        verdict = _ACTIONS[action]
         category = reason = None
         if verdict == "confirmed":
             category = _choose(

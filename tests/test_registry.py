@@ -297,7 +297,15 @@ def test_find_accounts_by_nip_or_id(store: Store, tmp_path: Path) -> None:
     by_id = find_accounts(store, str(budi[1].id))
     assert [a.id for a in by_id] == [a.id for a in budi]  # the whole person
     assert find_accounts(store, "999999") == []
+    assert find_accounts(store, "199912312020121001") == []  # a NIP nobody has
     assert find_accounts(store, "not-a-number") == []
+
+
+def test_find_accounts_by_id_without_nip_is_that_account(store: Store, tmp_path: Path) -> None:
+    no_nip = AGUS_TT.replace("197712242005011002", "")
+    import_registry(store, write_registry(tmp_path / "r.csv", (BUDI_X, no_nip)), today=TODAY)
+    (agus,) = [a for a in load_accounts(store) if a.nip is None]
+    assert find_accounts(store, str(agus.id)) == [agus]
 
 
 def test_demo_registry_files(tmp_path: Path) -> None:
