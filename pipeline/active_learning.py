@@ -300,17 +300,11 @@ class LabelSummary:
     shown: int = 0
 
 
-ANSWERS: dict[str, str] = {
-    "partisan": "partisan",
-    "not_partisan": "not_partisan",
-    "skip": "",
-    "quit": "",
-}
+ANSWERS: tuple[str, ...] = ("partisan", "not_partisan", "skip", "quit")
 
 
 def _ask(stdin: TextIO, stdout: TextIO) -> str | None:
-    keys = list(ANSWERS)
-    listing = "  ".join(f"{number}) {key}" for number, key in enumerate(keys, start=1))
+    listing = "  ".join(f"{number}) {key}" for number, key in enumerate(ANSWERS, start=1))
     while True:
         stdout.write(f"is the text partisan? ({listing}): ")
         stdout.flush()
@@ -318,14 +312,14 @@ def _ask(stdin: TextIO, stdout: TextIO) -> str | None:
         if not line:
             return None
         answer = line.strip().lower()
-        if answer.isdigit() and 1 <= int(answer) <= len(keys):
-            return keys[int(answer) - 1]
+        if answer.isdigit() and 1 <= int(answer) <= len(ANSWERS):
+            return ANSWERS[int(answer) - 1]
         if answer in ANSWERS:
             return answer
-        matches = [key for key in keys if key.startswith(answer)] if answer else []
+        matches = [key for key in ANSWERS if key.startswith(answer)] if answer else []
         if len(matches) == 1:
             return matches[0]
-        stdout.write(f"  please answer with one of: {', '.join(keys)}\n")
+        stdout.write(f"  please answer with one of: {', '.join(ANSWERS)}\n")
 
 
 def label_session(

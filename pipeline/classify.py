@@ -148,10 +148,34 @@ def profiles_fingerprint(profiles: Sequence[ElectionProfile]) -> str:
     return digest.hexdigest()
 
 
-def _scores_fingerprint(scores: np.ndarray) -> str:
+def scores_fingerprint(scores: np.ndarray) -> str:
     """Hash of scores rounded to 6 decimals: the same data must give the same hash."""
     rounded = ";".join(f"{value:.6f}" for value in scores.tolist())
     return hashlib.sha256(rounded.encode()).hexdigest()
+
+
+def card_header(
+    model_version: str,
+    choice: dict[str, Any],
+    settings: ModelSettings,
+    profiles: Sequence[ElectionProfile],
+) -> dict[str, Any]:
+    """The card fields every model has, whether from `netra train` or `netra retrain`."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "version": model_version,
+        "task": "partisan electoral content in Indonesian social-media text (binary)",
+        "label_set": ["not_partisan", "partisan"],
+        "positive_label": "partisan",
+        "threshold": float(choice["threshold"]),
+        "threshold_choice": choice,
+        "settings": settings.to_dict(),
+        "normalizer": {"version": NORMALIZER_VERSION, "data_sha256": data_fingerprint()},
+        "profiles": {
+            "ids": [profile.id for profile in profiles],
+            "sha256": profiles_fingerprint(profiles),
+        },
+    }
 
 
 def _breakdown(
@@ -236,19 +260,7 @@ def train_model(
     model_version = f"partisan-v{FORMAT_VERSION}-{fingerprint[:10]}"
     training_scores = model.predict_proba(data)[:, 1]
     card: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "version": model_version,
-        "task": "partisan electoral content in Indonesian social-media text (binary)",
-        "label_set": ["not_partisan", "partisan"],
-        "positive_label": "partisan",
-        "threshold": threshold,
-        "threshold_choice": choice,
-        "settings": settings.to_dict(),
-        "normalizer": {"version": NORMALIZER_VERSION, "data_sha256": data_fingerprint()},
-        "profiles": {
-            "ids": [profile.id for profile in profiles],
-            "sha256": profiles_fingerprint(profiles),
-        },
+        **card_header(model_version, choice, settings, profiles),
         "data": {
             "sha256": corpus.sha256,
             "file_sha256": corpus.file_hashes,
@@ -275,7 +287,7 @@ def train_model(
             },
             "training": binary_metrics(corpus.labels, training_scores, threshold),
         },
-        "training_scores_sha256": _scores_fingerprint(training_scores),
+        "training_scores_sha256": scores_fingerprint(training_scores),
         "held_out_log": list(HELD_OUT_LOG),
     }
     directory = output_dir or config.paths.models_dir / model_version
@@ -733,6 +745,20 @@ def format_evaluation(report: dict[str, Any]) -> str:
 # -- netra run ------------------------------------------------------------------------------
 
 
+def score_record(post_key: str, model: LoadedModel, result: TextResult) -> Score:
+    """The stored score of one post from `model`'s result for its text."""
+    return Score(
+        post_key=post_key,
+        model_version=model.version,
+        score=result.score,
+        label="partisan" if result.label == "partisan" else "not_partisan",
+        threshold=model.threshold,
+        explanation=result.explanation,
+        contestants=result.contestants,
+        flags=result.flags,
+    )
+
+
 def score_new_posts(
     store: Store,
     model: LoadedModel,
@@ -753,19 +779,7 @@ def score_new_posts(
             [stored.text for stored in batch], [stored.post.created_at.date() for stored in batch]
         )
         rows = [
-            (
-                stored.pk,
-                Score(
-                    post_key=stored.key,
-                    model_version=model.version,
-                    score=result.score,
-                    label="partisan" if result.label == "partisan" else "not_partisan",
-                    threshold=model.threshold,
-                    explanation=result.explanation,
-                    contestants=result.contestants,
-                    flags=result.flags,
-                ),
-            )
+            (stored.pk, score_record(stored.key, model, result))
             for stored, result in zip(batch, results, strict=True)
         ]
         store.write_scores(rows)
@@ -788,5 +802,6 @@ __all__ = [
     "render_card",
     "resolve_model_dir",
     "score_new_posts",
+    "score_record",
     "train_model",
 ]

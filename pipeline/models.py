@@ -44,7 +44,7 @@ from pipeline import schema
 from pipeline.config import Config
 from pipeline.errors import ModelError, UsageError
 from pipeline.queue import priority_of
-from pipeline.records import Score, format_datetime
+from pipeline.records import format_datetime
 from pipeline.store import Store, utcnow
 
 try:  # POSIX; elsewhere promotions rely on os.replace alone
@@ -271,6 +271,8 @@ def rescore_pending(
     The item's score, priority and model version change; its evidence keeps the score it was
     queued with. An item that now falls below the threshold stays pending: a person decides.
     """
+    from pipeline.classify import score_record
+
     moment = now or utcnow()
     q, e, o, p = schema.queue_items, schema.evidence, schema.queue_occurrences, schema.posts
     counts = {"pending_items": 0, "below_threshold": 0, "posts_scored": 0}
@@ -325,19 +327,7 @@ def rescore_pending(
         )
         counts["posts_scored"] += store.write_scores(
             [
-                (
-                    row.id,
-                    Score(
-                        post_key=f"{row.platform}:{row.post_id}",
-                        model_version=model.version,
-                        score=result.score,
-                        label="partisan" if result.label == "partisan" else "not_partisan",
-                        threshold=model.threshold,
-                        explanation=result.explanation,
-                        contestants=result.contestants,
-                        flags=result.flags,
-                    ),
-                )
+                (row.id, score_record(f"{row.platform}:{row.post_id}", model, result))
                 for row, result in zip(posts, post_results, strict=True)
             ],
             now=moment,

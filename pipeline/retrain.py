@@ -70,11 +70,13 @@ from classifiers.training import (
 from pipeline.classify import (
     CORPUS_DIR,
     SEED_PRECISION_MARGIN,
+    card_header,
     library_versions,
     load_scoring_model,
     profiles_fingerprint,
     render_card,
     resolve_model_dir,
+    scores_fingerprint,
 )
 from pipeline.config import Config
 from pipeline.errors import InputFileError, ModelError, UsageError
@@ -623,16 +625,7 @@ def _fit_candidate(
     features = model.named_steps["features"].named_transformers_
     latest = max((e.decided_at for e in sources.reviewer if e.decided_at), default=None)
     card: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "version": f"partisan-v{FORMAT_VERSION}-{fingerprint[:10]}",
-        "task": "partisan electoral content in Indonesian social-media text (binary)",
-        "label_set": ["not_partisan", "partisan"],
-        "positive_label": "partisan",
-        "threshold": threshold,
-        "threshold_choice": choice,
-        "settings": settings.to_dict(),
-        "normalizer": {"version": NORMALIZER_VERSION, "data_sha256": data_fingerprint()},
-        "profiles": {"ids": [p.id for p in profiles], "sha256": profiles_fingerprint(profiles)},
+        **card_header(f"partisan-v{FORMAT_VERSION}-{fingerprint[:10]}", choice, settings, profiles),
         "data": {
             "sha256": fingerprint,
             "seed_sha256": sources.corpus.sha256,
@@ -664,9 +657,7 @@ def _fit_candidate(
             },
             "training": _metrics(labels, training_scores, threshold),
         },
-        "training_scores_sha256": hashlib.sha256(
-            ";".join(f"{value:.6f}" for value in training_scores.tolist()).encode()
-        ).hexdigest(),
+        "training_scores_sha256": scores_fingerprint(training_scores),
         "retrain": {
             "split": data.summary,
             "target_precision": config.retrain.target_precision,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +12,6 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from classifiers.artifacts import CURRENT
 from classifiers.model import LoadedModel
 from pipeline.active_learning import (
     diverse_subset,
@@ -23,12 +21,12 @@ from pipeline.active_learning import (
 )
 from pipeline.classify import load_scoring_model
 from pipeline.cli import main
-from pipeline.config import Config, DatabaseConfig, PathsConfig
+from pipeline.config import Config
 from pipeline.errors import UsageError
 from pipeline.records import Post, Score
 from pipeline.retrain import reviewer_examples
 from pipeline.store import Store
-from tests.test_models_cli import versions  # noqa: F401 - the shared model fixture
+from tests.test_models_cli import models_config, versions  # noqa: F401 - the shared model fixture
 
 THRESHOLD = 0.5  # model-b's threshold
 CAMPAIGN = "Warga Sumber Makmur ayo datang ke TPS hari Rabu dan coblos nomor dua"
@@ -52,13 +50,7 @@ FAR = [
 @pytest.fixture
 def config(tmp_path: Path, versions: Path) -> Config:  # noqa: F811 - the imported fixture
     """A models folder whose current version is model-b (threshold 0.5), and a database."""
-    root = tmp_path / "models"
-    shutil.copytree(versions, root)
-    (root / CURRENT).write_text("model-b\n", encoding="utf-8")
-    return Config(
-        database=DatabaseConfig(url=f"sqlite:///{tmp_path / 'netra.db'}"),
-        paths=PathsConfig(models_dir=root, output_dir=tmp_path / "out"),
-    )
+    return models_config(tmp_path, versions, "model-b")
 
 
 @pytest.fixture

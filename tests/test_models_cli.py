@@ -68,16 +68,21 @@ def write_version(root: Path, version: str, pipeline: Any, threshold: float) -> 
     return directory
 
 
-@pytest.fixture
-def config(tmp_path: Path, versions: Path) -> Config:
-    """Three versions in a temporary models folder, model-a current (as `netra train` leaves it)."""
+def models_config(tmp_path: Path, versions: Path, current: str) -> Config:
+    """A config with a copy of `versions` as its models folder, `current` current, and a database."""
     root = tmp_path / "models"
     shutil.copytree(versions, root)
-    (root / CURRENT).write_text("model-a\n", encoding="utf-8")
+    (root / CURRENT).write_text(f"{current}\n", encoding="utf-8")
     return Config(
         database=DatabaseConfig(url=f"sqlite:///{tmp_path / 'netra.db'}"),
         paths=PathsConfig(models_dir=root, output_dir=tmp_path / "out"),
     )
+
+
+@pytest.fixture
+def config(tmp_path: Path, versions: Path) -> Config:
+    """Three versions in a temporary models folder, model-a current (as `netra train` leaves it)."""
+    return models_config(tmp_path, versions, "model-a")
 
 
 @pytest.fixture
