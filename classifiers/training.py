@@ -138,3 +138,40 @@ def binary_metrics(
         "false_positive_rate": round(fp / (fp + tn), 4) if fp + tn else None,
         "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
     }
+
+
+OPERATING_THRESHOLDS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+
+def operating_points(
+    labels: Sequence[int], scores: Sequence[float], thresholds: Sequence[float]
+) -> list[dict[str, Any]]:
+    """Precision, recall, F1 and how many texts get flagged, at each threshold (ascending).
+
+    What an authority needs to pick its own operating point on its own labelled posts: how many
+    flags reviewers would see, and how many of them would be right.
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    s = np.asarray(scores, dtype=np.float64)
+    points = []
+    for threshold in sorted(set(thresholds)):
+        flagged = s >= threshold
+        tp = int((flagged & (y == 1)).sum())
+        n_flagged = int(flagged.sum())
+        precision = tp / n_flagged if n_flagged else None
+        recall = tp / int(y.sum()) if y.sum() else None
+        f1 = (
+            2 * precision * recall / (precision + recall)
+            if precision is not None and recall is not None and precision + recall
+            else None
+        )
+        points.append(
+            {
+                "threshold": round(float(threshold), 4),
+                "flagged": n_flagged,
+                "precision": None if precision is None else round(precision, 4),
+                "recall": None if recall is None else round(recall, 4),
+                "f1": None if f1 is None else round(f1, 4),
+            }
+        )
+    return points

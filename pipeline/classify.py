@@ -39,6 +39,7 @@ from classifiers.normalize import NORMALIZER_VERSION, Normalizer, data_fingerpri
 from classifiers.profiles import ContestantMasker, ElectionProfile, load_profiles
 from classifiers.training import (
     HELD_OUT_CONTESTS,
+    OPERATING_THRESHOLDS,
     binary_metrics,
     choose_threshold,
     columns,
@@ -46,6 +47,7 @@ from classifiers.training import (
     cross_validated_scores,
     file_folds,
     fit,
+    operating_points,
 )
 from pipeline.config import Config
 from pipeline.errors import InputFileError, UsageError
@@ -679,22 +681,107 @@ def _score_chunk(
 
 
 def evaluate_texts(
-    model: LoadedModel, path: Path, text_column: str = "text", label_column: str = "label"
+    model: LoadedModel,
+    path: Path,
+    text_column: str = "text",
+    label_column: str = "label",
+    errors: Path | None = None,
 ) -> dict[str, Any]:
-    """Metrics of a model on a labelled file, with a per-`source` breakdown if present."""
+    """Metrics of a model on a labelled file, with a per-`source` breakdown if present.
+
+    Also reports operating points (precision, recall and flags at other thresholds) and, per
+    target precision, the lowest threshold that reaches it on this file. `errors`, if given,
+    receives the misclassified rows (most confident first) with score and explanation.
+    """
     texts, labels, rows = _read_labelled(path, text_column, label_column)
     if not labels:
         raise InputFileError(str(path), None, "no labelled rows")
-    scores = np.array([result.score for result in model.score(texts, explain=False)])
+    results = model.score(texts, explain=errors is not None)
+    scores = np.array([result.score for result in results])
     report: dict[str, Any] = {
         "model_version": model.version,
         "threshold": model.threshold,
         "overall": binary_metrics(labels, scores, model.threshold),
+        "operating_points": operating_points(
+            labels, scores, [*OPERATING_THRESHOLDS, model.threshold]
+        ),
     }
+    if len(set(labels)) == 2:
+        report["threshold_for_precision"] = {
+            str(target): _threshold_for(labels, scores, target) for target in (0.9, 0.95)
+        }
     if rows and "source" in rows[0]:
         sources = [str(row.get("source") or "unknown") for row in rows]
         report["by_source"] = _breakdown(labels, scores, sources, model.threshold)
+    if errors is not None:
+        report["errors_file"] = str(errors)
+        report["errors_written"] = _write_errors(
+            errors, rows, labels, results, model.threshold, label_column
+        )
     return report
+
+
+def _threshold_for(labels: Sequence[int], scores: np.ndarray, target: float) -> dict[str, Any]:
+    """The lowest threshold keeping precision >= target on this file (as `netra train` picks)."""
+    choice = choose_threshold(labels, scores, target)
+    return {
+        "threshold": choice["threshold"],
+        "reached": "unreachable" not in choice["rule"],
+        "precision": choice["oof_precision"],
+        "recall": choice["oof_recall"],
+    }
+
+
+ERROR_COLUMNS: tuple[str, ...] = ("error", "score", "contestants", "explanation", "flags")
+
+
+def _write_errors(
+    path: Path,
+    rows: Sequence[dict[str, Any]],
+    labels: Sequence[int],
+    results: Sequence[TextResult],
+    threshold: float,
+    label_column: str,
+) -> int:
+    """Misclassified rows to CSV or JSONL (by extension): false positives first, then misses."""
+    wrong = []
+    for row, label, result in zip(rows, labels, results, strict=True):
+        predicted = int(result.score >= threshold)
+        if predicted != label:
+            kind = "false_positive" if predicted else "false_negative"
+            wrong.append((kind, row, result))
+    # the most confident mistakes first: they show what the model has learnt wrong
+    wrong.sort(key=lambda item: (item[0] != "false_positive", -abs(item[2].score - threshold)))
+    jsonl = path.suffix.lower() in (".jsonl", ".json", ".ndjson")
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        if jsonl:
+            for kind, row, result in wrong:
+                out = {
+                    **row,
+                    "error": kind,
+                    "score": round(result.score, 6),
+                    "contestants": list(result.contestants),
+                    "explanation": [[term, weight] for term, weight in result.explanation],
+                    "flags": list(result.flags),
+                }
+                handle.write(json.dumps(out, ensure_ascii=False) + "\n")
+        else:
+            fields = [*(rows[0] if rows else {label_column: ""})]
+            fields += [c for c in ERROR_COLUMNS if c not in fields]
+            writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+            writer.writeheader()
+            for kind, row, result in wrong:
+                writer.writerow(
+                    {
+                        **row,
+                        "error": kind,
+                        "score": f"{result.score:.6f}",
+                        "contestants": "; ".join(result.contestants),
+                        "explanation": _explanation_text(result),
+                        "flags": "; ".join(result.flags),
+                    }
+                )
+    return len(wrong)
 
 
 def evaluate_file(
@@ -705,11 +792,12 @@ def evaluate_file(
     *,
     text_column: str = "text",
     config: Config | None = None,
+    errors: Path | None = None,
 ) -> dict[str, Any]:
     """`netra evaluate`: PR-AUC, ROC-AUC, P/R/F1 at the threshold, confusion, per source."""
     config = config or Config()
     model = load_scoring_model(config, model_dir, elections)
-    return evaluate_texts(model, path, text_column, label_column)
+    return evaluate_texts(model, path, text_column, label_column, errors)
 
 
 def format_evaluation(report: dict[str, Any]) -> str:
@@ -739,6 +827,34 @@ def format_evaluation(report: dict[str, Any]) -> str:
         f"  not_partisan    {cm['tn']:>12}  {cm['fp']:>8}\n"
         f"  partisan        {cm['fn']:>12}  {cm['tp']:>8}"
     )
+    points = report.get("operating_points", [])
+    if points:
+        out.append("operating points (* = the model's threshold)")
+        out.append(f"  {'threshold':>10} {'flagged':>8} {'P':>6} {'R':>6} {'F1':>6}")
+        for point in points:
+            mark = "*" if point["threshold"] == round(report["threshold"], 4) else " "
+            shown = [
+                "     –" if point[key] is None else f"{point[key]:6.3f}"
+                for key in ("precision", "recall", "f1")
+            ]
+            out.append(
+                f"  {mark}{point['threshold']:>9.4f} {point['flagged']:>8} {' '.join(shown)}"
+            )
+    for target, choice in report.get("threshold_for_precision", {}).items():
+        if choice["reached"]:
+            out.append(
+                f"precision >= {target} on this file from threshold {choice['threshold']} "
+                f"(precision {choice['precision']:.3f}, recall {choice['recall']:.3f})"
+            )
+        else:
+            out.append(
+                f"precision >= {target} is not reached on this file at any threshold (best "
+                f"{choice['precision']:.3f} at {choice['threshold']})"
+            )
+    if "errors_file" in report:
+        out.append(
+            f"{report['errors_written']} misclassified rows written to {report['errors_file']}"
+        )
     return "\n".join(out)
 
 

@@ -266,6 +266,11 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="labelled CSV or JSONL file")
     parser.add_argument("--label-column", default="label", help="column holding 1/0 labels")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--errors",
+        metavar="OUT",
+        help="write the misclassified rows (CSV or JSONL), most confident first",
+    )
     _add_model_options(parser)
 
 
@@ -281,6 +286,7 @@ def cmd_evaluate(args: argparse.Namespace, config: Config) -> int:
         args.election,
         text_column=args.text_column,
         config=config,
+        errors=Path(args.errors) if args.errors else None,
     )
     if args.json:
         _print_json(report)

@@ -14,6 +14,7 @@ from classifiers.model import LoadedModel
 from pipeline.classify import (
     classify_file,
     evaluate_file,
+    evaluate_texts,
     format_evaluation,
     load_scoring_model,
     score_new_posts,
@@ -128,6 +129,56 @@ def test_evaluate_reports_metrics_and_sources(tmp_path: Path) -> None:
     assert "confusion matrix" in format_evaluation(report)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_evaluate_writes_misclassified_rows(
+    tmp_path: Path, model: LoadedModel, suffix: str
+) -> None:
+    # a1 and a4 are clear vote calls and a2 is service news; labelling them the other way round
+    # makes exactly those three rows mistakes, whatever the model's exact scores
+    rows = [dict(row, label=str(int(i in (1, 2)))) for i, row in enumerate(ROWS)]
+    source = write_csv(tmp_path / "gold.csv", rows)
+    errors = tmp_path / f"errors{suffix}"
+    report = evaluate_texts(model, source, errors=errors)
+    if suffix == ".csv":
+        with errors.open(encoding="utf-8") as handle:
+            written = list(csv.DictReader(handle))
+        scores = [float(row["score"]) for row in written]
+    else:
+        written = [json.loads(line) for line in errors.read_text(encoding="utf-8").splitlines()]
+        scores = [row["score"] for row in written]
+    assert report["errors_written"] == len(written) == 4
+    kinds = [row["error"] for row in written]
+    # false positives first, the most confident first within each kind
+    assert kinds == ["false_positive", "false_positive", "false_negative", "false_negative"]
+    assert {row["id"] for row in written[:2]} == {"a1", "a4"}
+    assert scores[0] >= scores[1] and scores[2] <= scores[3]
+    assert all(row["label"] == rows[int(row["id"][1]) - 1]["label"] for row in written)
+    assert written[0]["explanation"]  # why the model was wrong, term by term
+    confusion = report["overall"]["confusion_matrix"]
+    assert confusion["fp"] + confusion["fn"] == len(written)
+
+
+def test_evaluate_reports_operating_points(tmp_path: Path, model: LoadedModel) -> None:
+    rows = [dict(row, label=str(int(i in (0, 3)))) for i, row in enumerate(ROWS)]
+    report = evaluate_texts(model, write_csv(tmp_path / "gold.csv", rows))
+    points = report["operating_points"]
+    thresholds = [point["threshold"] for point in points]
+    assert thresholds == sorted(thresholds) and round(model.threshold, 4) in thresholds
+    at_model = points[thresholds.index(round(model.threshold, 4))]
+    overall = report["overall"]
+    assert at_model["precision"] == overall["precision"]
+    assert at_model["recall"] == overall["recall"]
+    assert (
+        at_model["flagged"] == overall["confusion_matrix"]["tp"] + overall["confusion_matrix"]["fp"]
+    )
+    flagged = [point["flagged"] for point in points]
+    assert flagged == sorted(flagged, reverse=True)  # a higher threshold never flags more
+    choice = report["threshold_for_precision"]["0.9"]
+    assert choice["reached"] and choice["precision"] >= 0.9
+    text = format_evaluation(report)
+    assert "operating points" in text and "precision >= 0.9" in text
+
+
 def test_score_new_posts_stores_scores_once(sqlite_store: Store, model: LoadedModel) -> None:
     posts = [
         make_post(1, text="Ayo coblos nomor 1, #BersamaBE menang!"),
@@ -210,9 +261,11 @@ def test_cli_missing_column_exits_2(tmp_path: Path) -> None:
 def test_cli_evaluate_and_tampered_model(tmp_path: Path) -> None:
     rows = [dict(row, label=str(int(i in (0, 3)))) for i, row in enumerate(ROWS)]
     source = write_csv(tmp_path / "gold.csv", rows)
-    done = netra("evaluate", str(source), cwd=tmp_path)
+    done = netra("evaluate", str(source), "--errors", "wrong.csv", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "PR-AUC" in done.stdout and "demo" in done.stdout
+    assert "misclassified rows written to wrong.csv" in done.stdout
+    assert (tmp_path / "wrong.csv").read_text(encoding="utf-8").startswith("id,text,source,label")
     from classifiers.model import current_model_dir
 
     copy = tmp_path / "model"

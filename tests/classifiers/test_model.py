@@ -18,7 +18,14 @@ from classifiers.features import FastFeatures, ModelSettings
 from classifiers.model import LoadedModel, load_model, top_terms
 from classifiers.normalize import Normalizer
 from classifiers.profiles import ElectionProfile
-from classifiers.training import binary_metrics, choose_threshold, columns, file_folds, fit
+from classifiers.training import (
+    binary_metrics,
+    choose_threshold,
+    columns,
+    file_folds,
+    fit,
+    operating_points,
+)
 from pipeline.errors import ModelError
 from tests.classifiers.conftest import ROOT, SMALL_SETTINGS, scores_of, small_card
 
@@ -185,6 +192,19 @@ def test_threshold_choice_and_metrics() -> None:
     metrics = binary_metrics(labels, scores, choice["threshold"])
     assert metrics["precision"] == 1.0 and metrics["recall"] == 0.5
     assert metrics["confusion_matrix"] == {"tn": 4, "fp": 0, "fn": 2, "tp": 2}
+
+
+def test_operating_points_count_flags_at_each_threshold() -> None:
+    labels = [0, 0, 0, 0, 1, 1, 1, 1]
+    scores = [0.1, 0.2, 0.3, 0.75, 0.6, 0.7, 0.8, 0.9]
+    points = operating_points(labels, scores, [0.95, 0.5, 0.75, 0.5])
+    assert [p["threshold"] for p in points] == [0.5, 0.75, 0.95]  # sorted, once each
+    at_half, at_75, at_95 = points
+    assert (at_half["flagged"], at_half["precision"], at_half["recall"]) == (5, 0.8, 1.0)
+    assert at_half["f1"] == round(2 * 0.8 / 1.8, 4)
+    assert (at_75["flagged"], at_75["precision"], at_75["recall"]) == (3, round(2 / 3, 4), 0.5)
+    # nothing flagged: precision and F1 are undefined, not zero
+    assert at_95 == {"threshold": 0.95, "flagged": 0, "precision": None, "recall": 0.0, "f1": None}
 
 
 def test_diversity_counts_near_duplicates() -> None:
