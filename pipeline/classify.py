@@ -121,10 +121,28 @@ def election_profiles(
 
 
 def load_scoring_model(
-    config: Config, model_dir: Path | None = None, elections: Sequence[str] | None = None
+    config: Config,
+    model_dir: Path | None = None,
+    elections: Sequence[str] | None = None,
+    *,
+    operating_threshold: bool = True,
 ) -> LoadedModel:
-    """Load and verify the model with the configured election profiles for masking."""
-    return load_model(resolve_model_dir(config, model_dir), election_profiles(config, elections))
+    """Load and verify the model with the configured election profiles for masking.
+
+    `classifier.threshold`, when set, replaces the model's stored threshold for labelling
+    (`operating_threshold=False` keeps the stored one, as model comparisons need).
+    """
+    model = load_model(resolve_model_dir(config, model_dir), election_profiles(config, elections))
+    threshold = config.classifier.threshold
+    if operating_threshold and threshold is not None and threshold != model.threshold:
+        log.info(
+            "operating threshold %s from the configuration (model %s stores %s)",
+            threshold,
+            model.version,
+            model.threshold,
+        )
+        model.threshold = threshold
+    return model
 
 
 # -- training -------------------------------------------------------------------------------

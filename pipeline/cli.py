@@ -225,12 +225,32 @@ def cmd_train(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+def _threshold(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 < number < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value!r}")
+    return number
+
+
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-column", default="text", help="column holding the text")
     parser.add_argument("--model", type=Path, metavar="DIR", help="model directory")
     parser.add_argument(
         "--election", action="append", metavar="NAME", help="only this election profile"
     )
+    parser.add_argument(
+        "--threshold",
+        type=_threshold,
+        metavar="T",
+        help="label partisan from this score (default: classifier.threshold, else the model's)",
+    )
+
+
+def _with_threshold(config: Config, args: argparse.Namespace) -> Config:
+    return config.with_overrides(classifier={"threshold": args.threshold})
 
 
 def _add_classify(parser: argparse.ArgumentParser) -> None:
@@ -250,7 +270,7 @@ def cmd_classify(args: argparse.Namespace, config: Config) -> int:
         args.text_column,
         args.model,
         args.election,
-        config=config,
+        config=_with_threshold(config, args),
         progress=_progress(),
     )
     flags = ", ".join(f"{name} {count}" for name, count in sorted(report.flagged.items()))
@@ -285,7 +305,7 @@ def cmd_evaluate(args: argparse.Namespace, config: Config) -> int:
         args.model,
         args.election,
         text_column=args.text_column,
-        config=config,
+        config=_with_threshold(config, args),
         errors=Path(args.errors) if args.errors else None,
     )
     if args.json:

@@ -85,6 +85,9 @@ class ClassifierConfig:
     model_version: str | None = None
     elections: tuple[str, ...] = ()
     batch_size: int = 1000
+    # An authority's own operating threshold (from `netra evaluate` on its labelled posts);
+    # None = the threshold stored with the model. Stored with every score it labels.
+    threshold: float | None = None
 
 
 LINK_LEVELS: tuple[str, ...] = ("user_id", "handle", "profile_url", "name_agency", "self_declared")
@@ -376,6 +379,9 @@ def _validate(config: Config, origin_file: str) -> None:
         raise ConfigError(f"{origin_file}: key 'http.concurrency': expected an integer >= 1")
     if config.retention.days < 1:
         raise ConfigError(f"{origin_file}: key 'retention.days': expected an integer >= 1")
+    threshold = config.classifier.threshold
+    if threshold is not None and not 0 < threshold < 1:
+        raise ConfigError(f"{origin_file}: key 'classifier.threshold': expected 0 < t < 1")
     if not 0 < config.retrain.target_precision <= 1:
         raise ConfigError(f"{origin_file}: key 'retrain.target_precision': expected 0 < p <= 1")
     for index, source in enumerate(config.sources):

@@ -479,7 +479,9 @@ def _load_current(config: Config) -> tuple[LoadedModel | None, str | None, str |
     if name is None:
         return None, None, None
     try:
-        return load_scoring_model(config, resolve_model_dir(config)), name, None
+        # compared at its own stored threshold, as the candidate is at its own
+        model = load_scoring_model(config, resolve_model_dir(config), operating_threshold=False)
+        return model, name, None
     except ModelError as exc:
         return None, name, str(exc)
 

@@ -20,7 +20,7 @@ from pipeline.classify import (
     score_new_posts,
     train_model,
 )
-from pipeline.config import Config, PathsConfig
+from pipeline.config import ClassifierConfig, Config, PathsConfig
 from pipeline.errors import InputFileError, UsageError
 from pipeline.store import Store
 from tests.conftest import PROJECT_ROOT, make_post, netra
@@ -194,6 +194,44 @@ def test_score_new_posts_stores_scores_once(sqlite_store: Store, model: LoadedMo
     latest = sqlite_store.latest_score(stored.pk, model.version)
     assert latest is not None and latest["label"] == "partisan"
     assert latest["model_version"] == model.version
+
+
+def test_configured_threshold_labels_and_is_stored(sqlite_store: Store, model: LoadedModel) -> None:
+    text = "Ayo coblos nomor 1, #BersamaBE menang!"
+    [result] = model.score([text])
+    assert result.label == "partisan" and model.threshold < result.score < 1.0
+    # an authority's stricter operating point, just above this text's score
+    strict = (result.score + 1.0) / 2
+    config = Config(classifier=ClassifierConfig(threshold=strict))
+    operating = load_scoring_model(config)
+    assert operating.threshold == strict
+    [again] = operating.score([text])
+    assert again.score == result.score and again.label == "not_partisan"
+    sqlite_store.write_stream([make_post(1, text=text)])
+    score_new_posts(sqlite_store, operating)
+    stored = sqlite_store.get_post(make_post(1).key)
+    assert stored is not None
+    latest = sqlite_store.latest_score(stored.pk, operating.version)
+    assert latest is not None
+    assert latest["label"] == "not_partisan" and latest["threshold"] == strict
+    # model comparisons (netra retrain) keep the threshold stored with the model
+    stored_threshold = load_scoring_model(config, operating_threshold=False).threshold
+    assert stored_threshold == model.threshold
+
+
+def test_cli_threshold_option(tmp_path: Path, model: LoadedModel) -> None:
+    source = write_csv(tmp_path / "in.csv", ROWS)
+    refused = netra("classify", str(source), "--threshold", "1.5", cwd=tmp_path)
+    assert refused.returncode == 2 and "between 0 and 1" in refused.stderr
+    done = netra("classify", str(source), "--threshold", "0.999999", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert len(rows) == 4
+    for row in rows:  # labelled at the given threshold, not the model's
+        assert (row["label"] == "partisan") == (float(row["score"]) >= 0.999999)
+    # the option mattered: a row the model's own threshold would call partisan is not
+    assert any(model.threshold <= float(row["score"]) < 0.999999 for row in rows)
+    assert "threshold 0.999999" in done.stderr
 
 
 def test_score_new_posts_attaches_profiles_when_loaded_without(sqlite_store: Store) -> None:

@@ -65,6 +65,7 @@ schedule = { interval_minutes = 60 }
         ("[[sources]]\nplatform = 'x'\n", "missing required key 'sources[0].name'"),
         ("[[sources]]\nname = 'a'\nplatform = 'x'\ntargets = 'tag:a'\n", "'sources[0].targets'"),
         ("[linking]\nqueue_levels = ['gossip']\n", "unknown level 'gossip'"),
+        ("[classifier]\nthreshold = 1.5\n", "key 'classifier.threshold': expected 0 < t < 1"),
         ("[http\n", "invalid TOML"),
         (
             "[[sources]]\nname='a'\nplatform='x'\n[[sources]]\nname='a'\nplatform='x'\n",
