@@ -171,7 +171,7 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
 
 COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Handler]] = [
     ("init", "create or upgrade the database", _add_init, cmd_init),
-    ("status", "database, counts, last runs and errors", _add_status, cmd_status),
+    ("status", "model, database, counts, last runs and errors", _add_status, cmd_status),
     ("import", "import Post JSONL / CSV files into the store", _add_import, cmd_import),
     ("run", "one monitoring run: collect, score, link, queue", _add_run, cmd_run),
     ("demo", "run the whole chain on the bundled demo data", _add_init, cmd_demo),

@@ -1,19 +1,42 @@
-"""What `netra status` reports: the database, row counts, last runs and their errors."""
+"""What `netra status` reports: the model, the database, row counts, last runs and errors."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pipeline.config import Config
-from pipeline.errors import StoreError
+from pipeline.errors import NetraError, StoreError
 from pipeline.records import format_datetime
 from pipeline.store import Store
+
+
+def model_status(config: Config) -> dict[str, Any]:
+    """The model `netra run` would score with: version, thresholds, and whether it verifies."""
+    from classifiers.artifacts import verify_model_dir
+    from pipeline.classify import resolve_model_dir
+
+    operating = config.classifier.threshold
+    try:
+        directory = resolve_model_dir(config)
+        card = verify_model_dir(directory)  # every file against its manifest hash
+    except NetraError as exc:
+        return {"ok": False, "problem": str(exc), "operating_threshold": operating}
+    stored = card.get("threshold")
+    return {
+        "ok": True,
+        "version": card.get("version"),
+        "directory": str(directory),
+        "stored_threshold": stored,
+        "operating_threshold": operating if operating is not None else stored,
+        "threshold_from": "classifier.threshold" if operating is not None else "model",
+    }
 
 
 def collect_status(config: Config, run_limit: int = 10) -> dict[str, Any]:
     """Gather the status report as plain data (printable or JSON)."""
     store = Store(config.database.url, echo=config.database.echo)
     report: dict[str, Any] = {
+        "model": model_status(config),
         "database": {"url": store.display_url, "ok": False},
         "counts": {},
         "runs": [],
@@ -58,8 +81,21 @@ def collect_status(config: Config, run_limit: int = 10) -> dict[str, Any]:
 
 def format_status(report: dict[str, Any]) -> str:
     """Human-readable form of `collect_status`."""
+    model = report.get("model", {})
+    if model.get("ok"):
+        where = (
+            "stored with the model"
+            if model["threshold_from"] == "model"
+            else f"from classifier.threshold; the model stores {model['stored_threshold']}"
+        )
+        lines = [
+            f"model: {model['version']} (verified), threshold {model['operating_threshold']} "
+            f"({where})"
+        ]
+    else:
+        lines = [f"model: problem: {model.get('problem', 'unknown')}"]
     db = report["database"]
-    lines = [f"database: {db['url']}"]
+    lines.append(f"database: {db['url']}")
     if not db["ok"]:
         lines.append(f"  problem: {db.get('problem', 'unknown')}")
         return "\n".join(lines)

@@ -40,6 +40,23 @@ def test_import_jsonl_then_status(tmp_path: Path, database: str) -> None:
     status = netra("status", "--database", database, cwd=tmp_path)
     assert status.returncode == 0
     assert "posts            5" in status.stdout
+    assert "(verified), threshold" in status.stdout and "stored with the model" in status.stdout
+    strict = netra(
+        "status", "--database", database, cwd=tmp_path, env={"NETRA_CLASSIFIER_THRESHOLD": "0.93"}
+    )
+    assert "threshold 0.93 (from classifier.threshold" in strict.stdout
+
+
+def test_status_reports_a_model_that_does_not_verify(tmp_path: Path, database: str) -> None:
+    from pipeline.config import ClassifierConfig, Config, PathsConfig
+    from pipeline.status import model_status
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "CURRENT").write_text("partisan-v1-missing\n")
+    config = Config(paths=PathsConfig(models_dir=models), classifier=ClassifierConfig())
+    report = model_status(config)
+    assert not report["ok"] and "partisan-v1-missing" in report["problem"]
 
 
 def test_import_from_stdin(tmp_path: Path, database: str) -> None:
