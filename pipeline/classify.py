@@ -587,33 +587,44 @@ def _explanation_text(result: TextResult) -> str:
 
 
 class _Writer:
-    """Writes records as CSV (input columns + result columns) or JSONL."""
+    """Writes records as CSV (input columns + result columns) or JSONL.
 
-    def __init__(self, stream: TextIO, jsonl: bool) -> None:
-        self.stream, self.jsonl = stream, jsonl
+    `label_key` names the predicted-label column: "label" for `netra classify`, another name
+    where the record already has a `label` of its own (the true label in `evaluate --errors`).
+    """
+
+    def __init__(self, stream: TextIO, jsonl: bool, label_key: str = "label") -> None:
+        self.stream, self.jsonl, self.label_key = stream, jsonl, label_key
         self.csv: csv.DictWriter[str] | None = None
+
+    def header(self, record: dict[str, Any]) -> None:
+        """Start a CSV with `record`'s columns and the result columns (JSONL has no header)."""
+        if self.jsonl or self.csv is not None:
+            return
+        columns = ["score", self.label_key, *OUTPUT_COLUMNS[2:]]
+        fields = [*record, *(c for c in columns if c not in record)]
+        self.csv = csv.DictWriter(self.stream, fieldnames=fields, extrasaction="ignore")
+        self.csv.writeheader()
 
     def write(self, record: dict[str, Any], result: TextResult) -> None:
         if self.jsonl:
             out = {
                 **record,
                 "score": round(result.score, 6),
-                "label": result.label,
+                self.label_key: result.label,
                 "contestants": list(result.contestants),
                 "explanation": [[term, weight] for term, weight in result.explanation],
                 "flags": list(result.flags),
             }
             self.stream.write(json.dumps(out, ensure_ascii=False) + "\n")
             return
-        if self.csv is None:
-            fields = [*record, *(c for c in OUTPUT_COLUMNS if c not in record)]
-            self.csv = csv.DictWriter(self.stream, fieldnames=fields, extrasaction="ignore")
-            self.csv.writeheader()
+        self.header(record)
+        assert self.csv is not None
         self.csv.writerow(
             {
                 **record,
                 "score": f"{result.score:.6f}",
-                "label": result.label,
+                self.label_key: result.label,
                 "contestants": "; ".join(result.contestants),
                 "explanation": _explanation_text(result),
                 "flags": "; ".join(result.flags),
@@ -750,9 +761,6 @@ def _threshold_for(labels: Sequence[int], scores: np.ndarray, target: float) -> 
     }
 
 
-ERROR_COLUMNS: tuple[str, ...] = ("error", "score", "contestants", "explanation", "flags")
-
-
 def _write_errors(
     path: Path,
     rows: Sequence[dict[str, Any]],
@@ -772,33 +780,10 @@ def _write_errors(
     wrong.sort(key=lambda item: (item[0] != "false_positive", -abs(item[2].score - threshold)))
     jsonl = path.suffix.lower() in (".jsonl", ".json", ".ndjson")
     with path.open("w", encoding="utf-8", newline="") as handle:
-        if jsonl:
-            for kind, row, result in wrong:
-                out = {
-                    **row,
-                    "error": kind,
-                    "score": round(result.score, 6),
-                    "contestants": list(result.contestants),
-                    "explanation": [[term, weight] for term, weight in result.explanation],
-                    "flags": list(result.flags),
-                }
-                handle.write(json.dumps(out, ensure_ascii=False) + "\n")
-        else:
-            fields = [*(rows[0] if rows else {label_column: ""})]
-            fields += [c for c in ERROR_COLUMNS if c not in fields]
-            writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
-            writer.writeheader()
-            for kind, row, result in wrong:
-                writer.writerow(
-                    {
-                        **row,
-                        "error": kind,
-                        "score": f"{result.score:.6f}",
-                        "contestants": "; ".join(result.contestants),
-                        "explanation": _explanation_text(result),
-                        "flags": "; ".join(result.flags),
-                    }
-                )
+        writer = _Writer(handle, jsonl, label_key="predicted")
+        writer.header({**(rows[0] if rows else {label_column: ""}), "error": ""})
+        for kind, row, result in wrong:
+            writer.write({**row, "error": kind}, result)
     return len(wrong)
 
 
