@@ -1,10 +1,15 @@
-"""Bluesky (AT Protocol): author feeds, post threads and search through the XRPC API.
+"""Bluesky (AT Protocol): author feeds, post threads, likes and search through the XRPC API.
 
 Feeds and threads are public on the AppView (`public.api.bsky.app`). `app.bsky.feed.searchPosts`
 has needed an authenticated session since January 2025, so search first creates one with
 `com.atproto.server.createSession` from an app password in the environment and then asks the
 entryway (`bsky.social`), which proxies to the AppView. Post ids are AT URIs
 (`at://<did>/app.bsky.feed.post/<rkey>`).
+
+`likes:<post>` collects who liked a post (`app.bsky.feed.getLikes`, newest first): liking a
+candidate's campaign post is itself a breach for a civil servant. Each like becomes a `like`
+record by the liker, with the liked post (collected too) as its parent, so the queue judges the
+like on the liked post's content.
 """
 
 from __future__ import annotations
@@ -183,6 +188,40 @@ def parse_thread(payload: Any, *, context: str) -> ParsedItems:
     return parse_items(views, parse_post_view, context=context)
 
 
+def parse_like(item: Mapping[str, Any], subject: Post) -> Post:
+    """A `like` record from a getLikes `#like` item: the liker liked `subject`."""
+    actor = item["actor"]
+    return Post(
+        platform="bluesky",
+        post_id=f"{subject.post_id}#like-by-{actor['did']}",
+        url=subject.url,
+        author_id=str(actor["did"]),
+        author_handle=actor.get("handle") or None,
+        author_name=actor.get("displayName") or None,
+        author_bio=actor.get("description") or None,
+        text="",  # a like has no words of its own; its content is the liked post
+        created_at=parse_time(item.get("createdAt") or item["indexedAt"]),
+        parent_id=subject.post_id,
+        kind="like",
+        lang=subject.lang,
+        raw=dict(item),
+    )
+
+
+def like_position(item: Mapping[str, Any]) -> str:
+    """Where a like sorts in getLikes: when the AppView indexed it (newest first)."""
+    return time_position(parse_time(item["indexedAt"]))
+
+
+def parse_likes(payload: Any, *, subject: Post, context: str) -> tuple[ParsedItems, list[str]]:
+    """Like records and positions from a getLikes page."""
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("likes"), list):
+        raise ParseError(f"{context}: expected an object with a 'likes' list")
+    return parse_positioned(
+        payload["likes"], lambda item: parse_like(item, subject), like_position, context=context
+    )
+
+
 def thread_uri(value: str) -> str:
     """An AT URI from `at://...` or a `https://bsky.app/profile/<actor>/post/<rkey>` link."""
     if value.startswith("at://"):
@@ -194,16 +233,20 @@ def thread_uri(value: str) -> str:
         if actor and rkey:
             return f"at://{actor}/app.bsky.feed.post/{rkey}"
     raise UsageError(
-        f"bluesky: thread target needs an at:// URI or a bsky.app post link, got {value!r}"
+        f"bluesky: thread and likes targets need an at:// URI or a bsky.app post link, "
+        f"got {value!r}"
     )
 
 
 @register
 class BlueskyCollector(Collector):
-    """Bluesky: `author:handle`, `thread:at-uri|link`, `search:"query"` (search needs a login)."""
+    """Bluesky: `author:handle`, `thread:at-uri|link`, `likes:at-uri|link`, `search:"query"`.
+
+    Search needs a login; the others are public.
+    """
 
     name: ClassVar[str] = "bluesky"
-    target_kinds: ClassVar[tuple[str, ...]] = ("author", "thread", "search")
+    target_kinds: ClassVar[tuple[str, ...]] = ("author", "thread", "likes", "search")
     default_base_url: ClassVar[str | None] = "https://public.api.bsky.app"
     credential_vars: ClassVar[dict[str, str]] = {
         "handle": "NETRA_BLUESKY_HANDLE",
@@ -221,6 +264,9 @@ class BlueskyCollector(Collector):
         context = self.context(target)
         if target.kind == "thread":
             yield self._thread(target)
+            return
+        if target.kind == "likes":
+            yield from self._likes(target, cursor, quota)
             return
         if target.kind == "author":
             root, method, key = self.url(""), "app.bsky.feed.getAuthorFeed", "feed"
@@ -249,26 +295,65 @@ class BlueskyCollector(Collector):
 
         yield from walk_newest_first(cursor, fetch)
 
-    def _thread(self, target: Target) -> Page:
-        uri = thread_uri(target.value)
+    def _get_thread(self, uri: str, depth: int) -> Any | None:
+        """A getPostThread payload, or None when the post no longer exists."""
         response = self.request(
             "GET",
             self.url("/xrpc/app.bsky.feed.getPostThread"),
-            params={
-                "uri": uri,
-                "depth": int(self.options.get("thread_depth", 1000)),
-                "parentHeight": 0,
-            },
+            params={"uri": uri, "depth": depth, "parentHeight": 0},
             ok_statuses=(400,),
         )
         payload = self.http.decode_json(response)
         if response.status_code == 400:
             if isinstance(payload, Mapping) and payload.get("error") == "NotFound":
-                logger.info("bluesky: thread %s not found (deleted?)", uri)
-                return Page([], None)
+                logger.info("bluesky: post %s not found (deleted?)", uri)
+                return None
             raise SourceUnavailable(f"bluesky: getPostThread refused {uri}: {payload}")
+        return payload
+
+    def _thread(self, target: Target) -> Page:
+        uri = thread_uri(target.value)
+        payload = self._get_thread(uri, int(self.options.get("thread_depth", 1000)))
+        if payload is None:
+            return Page([], None)
         parsed = parse_thread(payload, context=self.context(target))
         return Page(parsed.posts, None, parsed.skipped, parsed.rejects)
+
+    def _likes(self, target: Target, cursor: str | None, quota: Quota) -> Iterator[Page]:
+        """The liked post, then its likes newest-first, resuming from the last walk."""
+        context = self.context(target)
+        # The thread call resolves a handle in the link to the DID-based URI that likes name.
+        payload = self._get_thread(thread_uri(target.value), 0)
+        if payload is None:
+            yield Page([], cursor)  # nothing to like any more; keep the checkpoint
+            return
+        parsed = parse_thread(payload, context=context)
+        if not parsed.posts:
+            raise ParseError(f"{context}: getPostThread returned no post")
+        subject = parsed.posts[0]
+
+        def fetch(page_cursor: str | None, _floor: str | None) -> FetchedPage:
+            page = self.get_json(
+                self.url("/xrpc/app.bsky.feed.getLikes"),
+                params={
+                    "uri": subject.post_id,
+                    "limit": quota.page_size(MAX_PAGE_SIZE),
+                    "cursor": page_cursor,
+                },
+            )
+            likes, positions = parse_likes(page, subject=subject, context=context)
+            next_cursor = page.get("cursor") or None
+            if next_cursor == page_cursor:
+                next_cursor = None
+            return FetchedPage(likes.posts, positions, next_cursor, likes.skipped, likes.rejects)
+
+        first = True
+        for page in walk_newest_first(cursor, fetch):
+            if first:
+                # the liked post goes in with the first page, so every like has its parent
+                page = Page([subject, *page.posts], page.cursor, page.skipped, page.rejects)
+                first = False
+            yield page
 
     def _session_root(self) -> str:
         if self.base_url_overridden:

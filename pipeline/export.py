@@ -22,6 +22,7 @@ from pipeline.errors import UsageError
 from pipeline.queue import (
     CATEGORIES,
     DISMISS_REASONS,
+    KIND_CATEGORY,
     STATUSES,
     QueueItem,
     canonical_json,
@@ -31,7 +32,7 @@ from pipeline.queue import (
     load_items,
     verify_evidence,
 )
-from pipeline.records import format_datetime
+from pipeline.records import PARENT_CONTENT_KINDS, format_datetime
 from pipeline.store import Store, utcnow
 
 FORMATS: tuple[str, ...] = ("csv", "xlsx", "jsonl")
@@ -119,8 +120,9 @@ def _explanation(evidence: dict[str, Any]) -> str:
 def _shown_text(evidence: dict[str, Any]) -> str:
     text = evidence["text"]
     context = evidence.get("context") or {}
-    if evidence["kind"] == "repost" and not text.strip() and context.get("parent_text"):
-        return "[membagikan] " + context["parent_text"]
+    if evidence["kind"] in PARENT_CONTENT_KINDS and not text.strip() and context.get("parent_text"):
+        action = "menyukai" if evidence["kind"] == "like" else "membagikan"
+        return f"[{action}] " + context["parent_text"]
     return text
 
 
@@ -445,7 +447,7 @@ def case_sheet_html(item: QueueItem, generated_at: datetime) -> str:
 
 
 def _kind_category(kind: str) -> str:
-    return {"post": "post", "comment": "comment", "repost": "share"}.get(kind, kind)
+    return KIND_CATEGORY.get(kind, kind)
 
 
 def _registered_account(account: dict[str, Any]) -> str:

@@ -44,7 +44,7 @@ from pipeline import schema
 from pipeline.config import Config
 from pipeline.errors import ModelError, UsageError
 from pipeline.queue import priority_of
-from pipeline.records import format_datetime
+from pipeline.records import PARENT_CONTENT_KINDS, format_datetime
 from pipeline.store import Store, utcnow
 
 try:  # POSIX; elsewhere promotions rely on os.replace alone
@@ -256,9 +256,9 @@ def record_trained(
 
 
 def judged_text(text: str, kind: str, context: dict[str, Any] | None) -> str:
-    """The text a queue item is judged on: a repost without words of its own shares its parent's."""
+    """The text a queue item is judged on: a like, or a repost without words of its own, its parent's."""
     parent = (context or {}).get("parent_text")
-    if kind == "repost" and parent and (not text.strip() or text == parent):
+    if kind in PARENT_CONTENT_KINDS and parent and (not text.strip() or text == parent):
         return str(parent)
     return text
 

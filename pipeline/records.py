@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
-PostKind = Literal["post", "comment", "repost"]
-POST_KINDS: tuple[str, ...] = ("post", "comment", "repost")
+PostKind = Literal["post", "comment", "repost", "like"]
+POST_KINDS: tuple[str, ...] = ("post", "comment", "repost", "like")
+# Kinds whose content is their parent's: a repost without words of its own, and a like (an
+# account's like of a post, captured with the post it likes as parent; its text is empty).
+PARENT_CONTENT_KINDS: frozenset[str] = frozenset({"repost", "like"})
 METRIC_NAMES: tuple[str, ...] = ("likes", "replies", "shares", "views")
 
 POST_FIELDS: tuple[str, ...] = (

@@ -30,7 +30,7 @@ from pipeline.queue import (
     item_ids,
     verify_evidence,
 )
-from pipeline.records import Decision, format_datetime
+from pipeline.records import PARENT_CONTENT_KINDS, Decision, format_datetime
 from pipeline.store import Store, utcnow
 
 CONTENT_LABELS: tuple[str, ...] = ("partisan", "not_partisan")
@@ -193,7 +193,7 @@ def iter_reviewer_labels(store: Store) -> Iterator[tuple[str, int, datetime, str
             latest.setdefault(row.item_id, row)
     for row in sorted(latest.values(), key=lambda r: (r.decided_at, r.item_id)):
         text = row.text
-        if row.kind == "repost" and not text.strip() and row.context:
+        if row.kind in PARENT_CONTENT_KINDS and not text.strip() and row.context:
             text = row.context.get("parent_text") or text
         yield text, 1 if row.content_label == "partisan" else 0, row.decided_at, row.post_key
 

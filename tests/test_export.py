@@ -251,3 +251,19 @@ def test_cli_export_and_case(
     assert main(["export", "--database", store.url]) == 2  # no --output
     since = ["export", "--output", str(out), "--since", "kemarin", "--database", store.url]
     assert main(since) == 2
+
+
+def test_a_like_is_exported_with_the_liked_text(store: Store, tmp_path: Path) -> None:
+    setup_registry(store, tmp_path)
+    campaign = asn_post(
+        1, author_id="424242", author_handle="tim_pemenangan", text="Coblos 02 tanggal 14!"
+    )
+    like = asn_post(2, text="", kind="like", parent_id="5001", metrics={})
+    store.write_batch([campaign, like])
+    score_posts(store, {"x:5001": 0.95, "x:5002": 0.0})
+    link_and_enqueue(Config(), store)
+    path = tmp_path / "queue.jsonl"
+    export_items(store, path, status="all")
+    (row,) = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert row["isi"] == "[menyukai] Coblos 02 tanggal 14!"
+    assert "menyukai" in json.dumps(row, ensure_ascii=False).replace(row["isi"], "")

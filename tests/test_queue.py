@@ -171,6 +171,25 @@ def test_a_repost_without_text_is_judged_on_what_it_shares(store: Store, tmp_pat
     assert item.category == "share" and item.score == pytest.approx(0.95)
 
 
+def test_a_like_is_judged_on_the_post_it_likes(store: Store, tmp_path: Path) -> None:
+    setup_registry(store, tmp_path)
+    campaign = asn_post(
+        1, author_id="424242", author_handle="tim_pemenangan", text="Coblos 02 tanggal 14!"
+    )
+    neutral = asn_post(
+        3, author_id="424242", author_handle="tim_pemenangan", text="Jadwal TPS sudah keluar."
+    )
+    liked = asn_post(2, text="", kind="like", parent_id="5001", metrics={})
+    also_liked = asn_post(4, text="", kind="like", parent_id="5003", metrics={})
+    store.write_batch([campaign, neutral, liked, also_liked])
+    score_posts(store, {"x:5001": 0.95, "x:5002": 0.0, "x:5003": 0.05, "x:5004": 0.0})
+    # Budi liked the campaign post (queued) and the TPS schedule (not partisan: not queued)
+    assert link_and_enqueue(Config(), store)["queued"] == 1
+    (item,) = list_items(store)
+    assert item.category == "like" and item.score == pytest.approx(0.95)
+    assert item.first["context"]["parent_text"] == "Coblos 02 tanggal 14!"
+
+
 def test_the_same_text_by_the_same_account_is_one_item_with_occurrences(
     store: Store, tmp_path: Path
 ) -> None:

@@ -12,10 +12,11 @@ from collectors.bluesky import (
     BlueskyCollector,
     expand_links,
     parse_feed,
+    parse_likes,
     parse_thread,
     thread_uri,
 )
-from pipeline.errors import CredentialMissing
+from pipeline.errors import CredentialMissing, ParseError
 from tests.collectors.conftest import FakeClock, Router, fixture_json, make_policy
 
 BASE = "https://appview.example"
@@ -154,3 +155,76 @@ def test_a_thread_that_no_longer_exists_is_empty(fake_clock: FakeClock) -> None:
     collector = BlueskyCollector(make_policy(router, fake_clock), base_url=BASE)
     (page,) = collector.collect(Target.parse("thread:at://did:plc:x/app.bsky.feed.post/3k"))
     assert page.posts == []
+
+
+LIKED = "at://did:plc:contohtimses0000000003/app.bsky.feed.post/3kliked00001"
+
+
+def _likes_router() -> Router:
+    def likes(request: httpx.Request) -> httpx.Response:
+        name = "likes_page2.json" if request.url.params.get("cursor") else "likes_page1.json"
+        return httpx.Response(200, json=fixture_json("bluesky", name))
+
+    router = Router()
+    router.add(
+        "/xrpc/app.bsky.feed.getPostThread",
+        httpx.Response(200, json=fixture_json("bluesky", "liked_post.json")),
+    )
+    return router.add("/xrpc/app.bsky.feed.getLikes", likes)
+
+
+def test_likes_become_like_records_of_the_liker(fake_clock: FakeClock) -> None:
+    router = _likes_router()
+    collector = BlueskyCollector(make_policy(router, fake_clock), base_url=BASE, environ={})
+    target = Target.parse("likes:https://bsky.app/profile/relawan-be.example/post/3kliked00001")
+    first, second = collector.collect(target)
+    thread, likes_1, likes_2 = router.requests
+    # the link's handle is resolved through the thread call; likes are asked by the DID URI
+    assert thread.url.params["uri"] == "at://relawan-be.example/app.bsky.feed.post/3kliked00001"
+    assert thread.url.params["depth"] == "0"
+    assert likes_1.url.params["uri"] == LIKED and "cursor" not in likes_1.url.params
+    assert likes_2.url.params["cursor"] == "1731300000000::bafyreicontohlikecursor01"
+    subject, *likes = first.posts
+    assert subject.post_id == LIKED and subject.kind == "post" and "#BersamaBE" in subject.text
+    assert [like.author_handle for like in likes] == [
+        "staf-kecamatan.example",
+        "warga-kopi.example",
+    ]
+    staff = likes[0]
+    assert staff.kind == "like" and staff.text == "" and staff.parent_id == LIKED
+    assert staff.post_id == f"{LIKED}#like-by-did:plc:contohasn00000000000004"
+    assert staff.author_id == "did:plc:contohasn00000000000004"
+    assert staff.author_bio == "Pelayanan publik Kec. Sukamaju. Akun pribadi."
+    assert staff.url == subject.url and staff.url.endswith("/post/3kliked00001")
+    assert staff.created_at.isoformat() == "2024-11-11T04:29:58+00:00"
+    # the second page: one like, and one item without an actor DID skipped, not fatal
+    assert [like.author_handle for like in second.posts] == ["guru-desa.example"]
+    assert second.skipped == 1
+
+
+def test_likes_resume_from_the_newest_like_of_the_last_walk(fake_clock: FakeClock) -> None:
+    router = _likes_router()
+    collector = BlueskyCollector(make_policy(router, fake_clock), base_url=BASE, environ={})
+    target = Target.parse(f"likes:{LIKED}")
+    *_, last = collector.collect(target)
+    before = len(router.requests)
+    again = list(collector.collect(target, cursor=last.cursor))
+    # one thread call and one likes page: the first page already reaches the last walk's top
+    assert len(router.requests) - before == 2
+    assert [post.kind for page in again for post in page.posts] == ["post", "like"]
+
+
+def test_likes_page_without_a_list_is_a_parse_error() -> None:
+    subject = parse_thread(fixture_json("bluesky", "liked_post.json"), context="t").posts[0]
+    with pytest.raises(ParseError, match="'likes' list"):
+        parse_likes({"uri": LIKED}, subject=subject, context="t")
+
+
+def test_likes_of_a_deleted_post_keep_the_checkpoint(fake_clock: FakeClock) -> None:
+    router = Router().add(
+        "/xrpc/app.bsky.feed.getPostThread",
+        httpx.Response(400, json={"error": "NotFound", "message": "Post not found"}),
+    )
+    collector = BlueskyCollector(make_policy(router, fake_clock), base_url=BASE)
+    (page,) = collector.collect(Target.parse(f"likes:{LIKED}"), cursor='{"top": "x", "v": 1}')
+    assert page.posts == [] and page.cursor == '{"top": "x", "v": 1}'
