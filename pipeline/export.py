@@ -108,9 +108,9 @@ def _explanation(evidence: dict[str, Any]) -> str:
         parts.append("paslon/calon: " + ", ".join(evidence["contestants"]))
     context = evidence.get("context") or {}
     if context.get("parent_score") is not None:
+        action = {"comment": "komentar", "like": "menyukai"}.get(evidence["kind"], "berbagi")
         parts.append(
-            f"konteks: {'komentar' if evidence['kind'] == 'comment' else 'berbagi'} pada "
-            f"unggahan dengan skor {float(context['parent_score']):.2f}"
+            f"konteks: {action} pada unggahan dengan skor {float(context['parent_score']):.2f}"
         )
     if evidence.get("model_version"):
         parts.append(f"model {evidence['model_version']}")
