@@ -124,16 +124,14 @@ def load_pipeline(directory: Path) -> Any:
     """Load the skops file after checking its types against the allow-list."""
     path = directory / MODEL_FILE
     try:
-        untrusted = sio.get_untrusted_types(file=path)
+        # One pass: skops audits the whole tree against the allow-list before it builds any
+        # object, and refuses the file if anything else is in it (a separate
+        # get_untrusted_types call would read and walk the tree twice).
+        return sio.load(path, trusted=sorted(ALLOWED_TYPES))
+    except sio.exceptions.UntrustedTypesFoundException as exc:
+        raise ModelError(f"{path}: refusing to load types not on the allow-list: {exc}") from exc
     except Exception as exc:  # skops raises assorted errors on a corrupt archive
-        raise ModelError(f"{path}: not a readable skops file: {exc}") from exc
-    refused = sorted(set(untrusted) - ALLOWED_TYPES)
-    if refused:
-        raise ModelError(f"{path}: refusing to load types not on the allow-list: {refused}")
-    try:
-        return sio.load(path, trusted=list(untrusted))
-    except Exception as exc:
-        raise ModelError(f"{path}: cannot load model: {exc}") from exc
+        raise ModelError(f"{path}: not a readable skops model: {exc}") from exc
 
 
 def current_model_dir(models_root: Path) -> Path:
