@@ -648,8 +648,10 @@ class Normalizer:
             else:  # emoji stand for themselves
                 emoji = masked.tokens[index]
                 out.append((emoji, emoji, "", emoji))
-        for number in ballots:
-            refs.extend(resolve_ballot(number, self.masker, refs, day))
+        if ballots:
+            hints = self.masker.contest_hints(lowered)
+            for number in ballots:
+                refs.extend(resolve_ballot(number, self.masker, refs, day, hints))
         names: list[str] = []
         for ref in refs:
             for name in ref.names:

@@ -38,6 +38,20 @@ SEASON_AFTER = timedelta(days=90)
 # Words that may join two member names of one ticket ("Prabowo dan Gibran", "Anies x Imin").
 PAIR_CONNECTORS = frozenset({"dan", "x", "n", "and", "bersama", "sama", "ama", "feat"})
 MAX_PHRASE_TOKENS = 8
+# Words that say which kind of contest a text is about, for resolving a bare ballot number.
+CONTEST_KIND_WORDS: dict[str, str] = {
+    # not "presiden": Pilkada posts mention the president too
+    **dict.fromkeys(("pilpres", "capres", "cawapres"), "pilpres"),
+    **dict.fromkeys(
+        (
+            "pilkada", "pilgub", "pilbup", "pilwalkot", "cagub", "cawagub", "cabup", "cawabup",
+            "cawalkot", "gubernur", "bupati", "walikota",
+        ),
+        "pilkada",
+    ),
+    **dict.fromkeys(("pileg", "caleg", "dprd", "dpr", "dpd"), "pileg"),
+}  # fmt: skip
+_REGION_PREFIX = re.compile(r"^(?:kabupaten|kab|kota|provinsi|prov)\b\.?\s*", re.IGNORECASE)
 
 _PHRASE_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
@@ -103,6 +117,16 @@ class ElectionProfile:
     contestants: tuple[Contestant, ...]
     invented: bool = False
     source: Path | None = None
+    region_aliases: tuple[str, ...] = ()  # other ways texts name the region ("Jateng")
+
+    @property
+    def region_names(self) -> tuple[str, ...]:
+        """How a text may name this contest's region ("Jawa Tengah", "Jateng"); none for Pilpres."""
+        if self.kind == "pilpres":
+            return ()  # "Indonesia" says nothing about which presidential election
+        region = re.sub(r"\s*\(.*?\)", "", self.region).strip()
+        names = [region, _REGION_PREFIX.sub("", region), *self.region_aliases]
+        return tuple(dict.fromkeys(name for name in names if name))
 
     def phase_on(self, day: date) -> str | None:
         """The phase a day falls in, if any."""
@@ -241,7 +265,9 @@ def load_profile(path: Path) -> ElectionProfile:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     reader = _Reader(data, path, "")
-    reader.check_keys(("id", "name", "kind", "region", "invented", "phases", "contestants"))
+    reader.check_keys(
+        ("id", "name", "kind", "region", "region_aliases", "invented", "phases", "contestants")
+    )
     kind = reader.string("kind")
     if kind not in PROFILE_KINDS:
         raise reader.fail("kind", f"one of {', '.join(PROFILE_KINDS)}")
@@ -279,6 +305,7 @@ def load_profile(path: Path) -> ElectionProfile:
         contestants=contestants,
         invented=invented,
         source=path,
+        region_aliases=reader.strings("region_aliases"),
     )
 
 
@@ -322,6 +349,15 @@ class Ref:
 
 
 @dataclass(frozen=True, slots=True)
+class ContestHints:
+    """What a text says about which contest it means: regions named, contest kinds, years."""
+
+    regions: frozenset[str] = frozenset()  # ids of profiles whose region the text names
+    kinds: frozenset[str] = frozenset()  # "pilpres", "pilkada", "pileg"
+    years: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class _Entry:
     placeholder: str
     refs: frozenset[Ref]
@@ -354,6 +390,31 @@ class ContestantMasker:
         self.vocabulary: frozenset[str] = frozenset(
             token for phrase in self._phrases for token in phrase
         )
+        # Region names are hints for ballot numbers only, never masked (kept out of `_phrases`).
+        self._regions: dict[tuple[str, ...], set[str]] = {}
+        for profile in self.profiles:
+            for name in profile.region_names:
+                key = tuple(token.lower() for token in phrase_tokens(name))
+                if key:
+                    self._regions.setdefault(key, set()).add(profile.id)
+        self._region_longest = max(map(len, self._regions), default=0)
+
+    def contest_hints(self, lowered: Sequence[str]) -> ContestHints:
+        """Regions, contest kinds and years a text's lower-cased tokens mention."""
+        regions: set[str] = set()
+        kinds: set[str] = set()
+        years: set[int] = set()
+        for index, token in enumerate(lowered):
+            kind = CONTEST_KIND_WORDS.get(token)
+            if kind is not None:
+                kinds.add(kind)
+            elif len(token) == 4 and token.isdigit() and token.startswith("20"):
+                years.add(int(token))
+            for length in range(1, self._region_longest + 1):
+                ids = self._regions.get(tuple(lowered[index : index + length]))
+                if ids:
+                    regions |= ids
+        return ContestHints(frozenset(regions), frozenset(kinds), frozenset(years))
 
     def _add(
         self, phrase: str, placeholder: str, ref: Ref, case_sensitive: bool, person: str | None
@@ -484,8 +545,14 @@ def resolve_ballot(
     masker: ContestantMasker,
     found: Sequence[Ref],
     day: date | None,
+    hints: ContestHints | None = None,
 ) -> list[Ref]:
-    """The ticket a ballot number names, when the contest is unambiguous; else nothing."""
+    """The ticket a ballot number names, when the contest is unambiguous; else nothing.
+
+    The contest is narrowed by the post's date, then by the contestants the text names, then by
+    what else it says (`hints`: the region, the kind of contest, the year), and finally to the
+    contests that have this number at all. Each step applies only if something is left.
+    """
     profiles = list(masker.profiles)
     if len(profiles) > 1 and day is not None:
         profiles = [p for p in profiles if p.in_season(day)] or profiles
@@ -498,6 +565,16 @@ def resolve_ballot(
             ranked = votes.most_common()
             if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
                 profiles = [p for p in profiles if p.id == ranked[0][0]]
+    if len(profiles) > 1 and hints is not None:
+        # Names beat these hints: "Ganjar nomor 3 ... Jawa Tengah" is still Pilpres 2024.
+        for keep in (
+            lambda p: p.id in hints.regions,
+            lambda p: p.kind in hints.kinds,
+            lambda p: p.voting_day.year in hints.years,
+        ):
+            profiles = [p for p in profiles if keep(p)] or profiles
+    if len(profiles) > 1:
+        profiles = [p for p in profiles if p.contestant_by_number(number)] or profiles
     if len(profiles) != 1:
         return []
     contestant = profiles[0].contestant_by_number(number)

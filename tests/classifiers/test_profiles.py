@@ -83,6 +83,41 @@ def test_ballot_numbers_resolve_only_when_the_contest_is_clear(
     assert named.contestants == ("Gibran Rakabuming Raka", "Prabowo Subianto")
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the region named: the demo regency's number 2
+        (
+            "KPU menetapkan nomor urut 2 sebagai pemenang pilkada Sumber Makmur",
+            ("Ir. Agus Salim Harahap", "dr. Ratna Kusumawati"),
+        ),
+        ("Ayo warga Jateng coblos nomor 1!", ("Andika Perkasa", "Hendrar Prihadi")),
+        # Jakarta held two contests: the year tells them apart
+        ("pilkada DKI 2017 ayo pilih nomor 2", ("Basuki Tjahaja Purnama", "Djarot Saiful Hidayat")),
+        ("Pilkada Jakarta 2024 coblos nomor 3", ("Pramono Anung", "Rano Karno")),
+        # the kind of contest and the year: three presidential elections, only one in 2019
+        ("salam 2 jari capres 2019", ("Prabowo Subianto", "Sandiaga Uno")),
+        # names beat the other hints: Ganjar ran for president in 2024
+        ("Ganjar nomor 3 di Jawa Tengah", ("Ganjar Pranowo", "Mahfud MD")),
+        # still unclear: a presidential number 3 exists only in 2024, but DKI 2017, Jakarta and
+        # Jawa Timur 2024 have one too and nothing says which kind of contest this is
+        ("pokoknya nomor 3", ()),
+    ],
+)
+def test_ballot_numbers_resolve_by_region_kind_and_year(
+    profiles: list[ElectionProfile], text: str, expected: tuple[str, ...]
+) -> None:
+    assert Normalizer(ContestantMasker(profiles)).normalize(text).contestants == expected
+
+
+def test_region_names_are_hints_not_masked(profiles: list[ElectionProfile]) -> None:
+    jateng = next(p for p in profiles if p.id == "pilkada-2024-jawa-tengah")
+    assert jateng.region_names == ("Jawa Tengah", "Jateng")
+    assert next(p for p in profiles if p.id == "pilpres-2024").region_names == ()
+    result = Normalizer(ContestantMasker(profiles)).normalize("banjir di Jawa Tengah")
+    assert result.tokens == ("banjir", "di", "jawa", "tengah") and result.contestants == ()
+
+
 def test_ballot_number_resolves_by_date_in_a_single_season(profiles: list[ElectionProfile]) -> None:
     everything = Normalizer(ContestantMasker(profiles))
     day = date(2014, 6, 20)
