@@ -216,6 +216,13 @@ def promote(
         result.rescored = rescore_pending(store, model, now=now)
     else:
         result.notes.append("no database: pending items were not re-scored")
+    if config.classifier.threshold is not None:
+        # A threshold chosen on one model's scores says little about another model's.
+        result.notes.append(
+            f"classifier.threshold {config.classifier.threshold} in the config replaces "
+            f"{version}'s own threshold {model.card.get('threshold')}: check it against your "
+            "labelled posts with `netra evaluate` before relying on it"
+        )
     return result
 
 

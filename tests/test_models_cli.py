@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import threading
@@ -324,3 +325,14 @@ def test_promote_without_a_database_still_switches(config: Config) -> None:
     assert "not re-scored" in " ".join(result.notes)
     with pytest.raises(UsageError, match="no model version"):
         promote(config, "model-z")
+
+
+def test_promotion_warns_when_the_config_overrides_the_threshold(config: Config) -> None:
+    strict = dataclasses.replace(
+        config, classifier=dataclasses.replace(config.classifier, threshold=0.93)
+    )
+    result = promote(strict, "model-c")
+    assert result.changed
+    warning = next(note for note in result.notes if "classifier.threshold" in note)
+    assert "0.93" in warning and "model-c" in warning and "netra evaluate" in warning
+    assert not any("classifier.threshold" in note for note in promote(config, "model-b").notes)
