@@ -99,7 +99,8 @@ def choose_threshold(
     # From the top score down: the running minimum of precision at or above each threshold.
     floor = np.minimum.accumulate(precision[::-1])[::-1]
     meeting = np.flatnonzero(floor >= target_precision)
-    if len(meeting):
+    reached = bool(len(meeting))
+    if reached:
         index = int(meeting[0])
         rule = f"lowest threshold with out-of-fold precision >= {target_precision} above it"
     else:
@@ -108,6 +109,7 @@ def choose_threshold(
     return {
         "threshold": round(float(thresholds[index]), 4),
         "rule": rule,
+        "reached": reached,
         "target_precision": target_precision,
         "oof_precision": round(float(precision[index]), 4),
         "oof_recall": round(float(recall[index]), 4),
@@ -122,9 +124,8 @@ def binary_metrics(
     s = np.asarray(scores, dtype=np.float64)
     predicted = (s >= threshold).astype(np.int64)
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(y, predicted, labels=[0, 1]).ravel())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    # the card's convention: 0 where a ratio is undefined
+    precision, recall, f1 = (value or 0.0 for value in precision_recall_f1(tp, fp, fn))
     both = len(set(y.tolist())) == 2
     return {
         "n": len(y),
@@ -140,6 +141,15 @@ def binary_metrics(
     }
 
 
+def precision_recall_f1(tp: int, fp: int, fn: int) -> tuple[float | None, ...]:
+    """Precision, recall and F1 from counts; None where a ratio is undefined (0 / 0)."""
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    if precision is None or recall is None or not precision + recall:
+        return precision, recall, None
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+
 OPERATING_THRESHOLDS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
@@ -151,27 +161,18 @@ def operating_points(
     What an authority needs to pick its own operating point on its own labelled posts: how many
     flags reviewers would see, and how many of them would be right.
     """
-    y = np.asarray(labels, dtype=np.int64)
+    y = np.asarray(labels, dtype=np.int64) == 1
     s = np.asarray(scores, dtype=np.float64)
     points = []
     for threshold in sorted(set(thresholds)):
         flagged = s >= threshold
-        tp = int((flagged & (y == 1)).sum())
-        n_flagged = int(flagged.sum())
-        precision = tp / n_flagged if n_flagged else None
-        recall = tp / int(y.sum()) if y.sum() else None
-        f1 = (
-            2 * precision * recall / (precision + recall)
-            if precision is not None and recall is not None and precision + recall
-            else None
-        )
-        points.append(
-            {
-                "threshold": round(float(threshold), 4),
-                "flagged": n_flagged,
-                "precision": None if precision is None else round(precision, 4),
-                "recall": None if recall is None else round(recall, 4),
-                "f1": None if f1 is None else round(f1, 4),
-            }
-        )
+        tp = int((flagged & y).sum())
+        ratios = precision_recall_f1(tp, int(flagged.sum()) - tp, int(y.sum()) - tp)
+        point: dict[str, Any] = {
+            "threshold": round(float(threshold), 4),
+            "flagged": int(flagged.sum()),
+        }
+        for name, value in zip(("precision", "recall", "f1"), ratios, strict=True):
+            point[name] = None if value is None else round(value, 4)
+        points.append(point)
     return points

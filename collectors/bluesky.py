@@ -15,7 +15,7 @@ like on the liked post's content.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from collectors.base import (
@@ -281,19 +281,36 @@ class BlueskyCollector(Collector):
             params = {"q": target.value, "sort": "latest"}
             headers = {"Authorization": f"Bearer {self._session(root)}"}
 
+        def parse(payload: Any) -> tuple[ParsedItems, list[str]]:
+            return parse_feed(payload, key=key, context=context)
+
+        url = f"{root}/xrpc/{method}"
+        yield from walk_newest_first(
+            cursor, self._cursor_pages(url, params, quota, parse, headers=headers)
+        )
+
+    def _cursor_pages(
+        self,
+        url: str,
+        params: Mapping[str, Any],
+        quota: Quota,
+        parse: Callable[[Any], tuple[ParsedItems, list[str]]],
+        headers: Mapping[str, str] | None = None,
+    ) -> Callable[[str | None, str | None], FetchedPage]:
+        """A `walk_newest_first` fetcher for an XRPC listing paged by an opaque `cursor`."""
+
         def fetch(page_cursor: str | None, _floor: str | None) -> FetchedPage:
             payload = self.get_json(
-                f"{root}/xrpc/{method}",
+                url,
                 params={**params, "limit": quota.page_size(MAX_PAGE_SIZE), "cursor": page_cursor},
-                headers=headers,
+                headers=dict(headers or {}),
             )
-            parsed, positions = parse_feed(payload, key=key, context=context)
+            parsed, positions = parse(payload)
+            # (a server handing back the same cursor is stopped by walk_newest_first)
             next_cursor = payload.get("cursor") or None
-            if next_cursor == page_cursor:
-                next_cursor = None  # a server returning the same cursor would loop forever
             return FetchedPage(parsed.posts, positions, next_cursor, parsed.skipped, parsed.rejects)
 
-        yield from walk_newest_first(cursor, fetch)
+        return fetch
 
     def _get_thread(self, uri: str, depth: int) -> Any | None:
         """A getPostThread payload, or None when the post no longer exists."""
@@ -332,28 +349,17 @@ class BlueskyCollector(Collector):
             raise ParseError(f"{context}: getPostThread returned no post")
         subject = parsed.posts[0]
 
-        def fetch(page_cursor: str | None, _floor: str | None) -> FetchedPage:
-            page = self.get_json(
-                self.url("/xrpc/app.bsky.feed.getLikes"),
-                params={
-                    "uri": subject.post_id,
-                    "limit": quota.page_size(MAX_PAGE_SIZE),
-                    "cursor": page_cursor,
-                },
-            )
-            likes, positions = parse_likes(page, subject=subject, context=context)
-            next_cursor = page.get("cursor") or None
-            if next_cursor == page_cursor:
-                next_cursor = None
-            return FetchedPage(likes.posts, positions, next_cursor, likes.skipped, likes.rejects)
+        def parse(payload: Any) -> tuple[ParsedItems, list[str]]:
+            return parse_likes(payload, subject=subject, context=context)
 
-        first = True
-        for page in walk_newest_first(cursor, fetch):
-            if first:
-                # the liked post goes in with the first page, so every like has its parent
-                page = Page([subject, *page.posts], page.cursor, page.skipped, page.rejects)
-                first = False
-            yield page
+        fetch = self._cursor_pages(
+            self.url("/xrpc/app.bsky.feed.getLikes"), {"uri": subject.post_id}, quota, parse
+        )
+        pages = walk_newest_first(cursor, fetch)
+        # the liked post goes in with the first page, so every like has its parent
+        first = next(pages)
+        yield Page([subject, *first.posts], first.cursor, first.skipped, first.rejects)
+        yield from pages
 
     def _session_root(self) -> str:
         if self.base_url_overridden:

@@ -31,7 +31,7 @@ from pipeline.config import Config
 from pipeline.errors import UsageError
 from pipeline.progress import Progress
 from pipeline.queue import group_text_key
-from pipeline.records import PARENT_CONTENT_KINDS, content_hash, format_datetime
+from pipeline.records import PARENT_CONTENT_KINDS, content_hash, format_datetime, judged_text
 from pipeline.review import CONTENT_LABELS, iter_reviewer_labels, terminal_safe
 from pipeline.store import Store, utcnow
 
@@ -62,10 +62,10 @@ def _judged_text(store: Store, post_key: str) -> str:
     if stored is None:
         raise UsageError(f"no stored post {post_key!r}")
     text = stored.text
-    if stored.post.kind in PARENT_CONTENT_KINDS and not text.strip() and stored.post.parent_key:
+    if stored.post.kind in PARENT_CONTENT_KINDS and stored.post.parent_key:
+        # a like, or a repost without words of its own, says what its parent says
         parent = store.get_post(stored.post.parent_key)
-        if parent is not None:
-            text = parent.text  # a repost without words of its own says what it shares
+        text = judged_text(stored.post.kind, text, parent.text if parent else None)
     if not text.strip():
         raise UsageError(f"post {post_key} has no text to label")
     return text
@@ -174,9 +174,7 @@ def _pool(store: Store, model: LoadedModel, size: int) -> list[LabelCandidate]:
         offset += len(rows)
         for row in rows:
             key = f"{row.platform}:{row.post_id}"
-            text = row.text
-            if row.kind in PARENT_CONTENT_KINDS and not text.strip() and row.parent_text:
-                text = row.parent_text
+            text = judged_text(row.kind, row.text, row.parent_text)
             folded = group_text_key(text)
             if not text.strip() or key in keys or folded in texts or folded in seen:
                 continue

@@ -762,7 +762,7 @@ def _threshold_for(labels: Sequence[int], scores: np.ndarray, target: float) -> 
     choice = choose_threshold(labels, scores, target)
     return {
         "threshold": choice["threshold"],
-        "reached": "unreachable" not in choice["rule"],
+        "reached": choice["reached"],
         "precision": choice["oof_precision"],
         "recall": choice["oof_recall"],
     }
@@ -810,16 +810,18 @@ def evaluate_file(
     return evaluate_texts(model, path, text_column, label_column, errors)
 
 
+def _cell(value: float | None, width: int = 5) -> str:
+    """A metric for a text table; a dash where it is undefined."""
+    return "–".rjust(width) if value is None else f"{value:{width}.3f}"
+
+
 def format_evaluation(report: dict[str, Any]) -> str:
     """A plain-text table of an evaluation report."""
 
     def line(name: str, m: dict[str, Any]) -> str:
-        def show(value: Any) -> str:
-            return "    –" if value is None else f"{value:5.3f}"
-
         return (
-            f"{name:<24} {m['n']:>5} {m['positives']:>5} {show(m['pr_auc'])} {show(m['roc_auc'])} "
-            f"{show(m['precision'])} {show(m['recall'])} {show(m['f1'])}"
+            f"{name:<24} {m['n']:>5} {m['positives']:>5} {_cell(m['pr_auc'])} "
+            f"{_cell(m['roc_auc'])} {_cell(m['precision'])} {_cell(m['recall'])} {_cell(m['f1'])}"
         )
 
     overall = report["overall"]
@@ -843,10 +845,7 @@ def format_evaluation(report: dict[str, Any]) -> str:
         out.append(f"  {'threshold':>10} {'flagged':>8} {'P':>6} {'R':>6} {'F1':>6}")
         for point in points:
             mark = "*" if point["threshold"] == round(report["threshold"], 4) else " "
-            shown = [
-                "     –" if point[key] is None else f"{point[key]:6.3f}"
-                for key in ("precision", "recall", "f1")
-            ]
+            shown = [_cell(point[key], 6) for key in ("precision", "recall", "f1")]
             out.append(
                 f"  {mark}{point['threshold']:>9.4f} {point['flagged']:>8} {' '.join(shown)}"
             )

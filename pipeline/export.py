@@ -32,7 +32,7 @@ from pipeline.queue import (
     load_items,
     verify_evidence,
 )
-from pipeline.records import PARENT_CONTENT_KINDS, format_datetime
+from pipeline.records import format_datetime, takes_parent_content
 from pipeline.store import Store, utcnow
 
 FORMATS: tuple[str, ...] = ("csv", "xlsx", "jsonl")
@@ -120,9 +120,10 @@ def _explanation(evidence: dict[str, Any]) -> str:
 def _shown_text(evidence: dict[str, Any]) -> str:
     text = evidence["text"]
     context = evidence.get("context") or {}
-    if evidence["kind"] in PARENT_CONTENT_KINDS and not text.strip() and context.get("parent_text"):
+    parent = context.get("parent_text")
+    if parent and takes_parent_content(evidence["kind"], text, parent):
         action = "menyukai" if evidence["kind"] == "like" else "membagikan"
-        return f"[{action}] " + context["parent_text"]
+        return f"[{action}] {parent}"
     return text
 
 

@@ -44,7 +44,7 @@ from pipeline import schema
 from pipeline.config import Config
 from pipeline.errors import ModelError, UsageError
 from pipeline.queue import priority_of
-from pipeline.records import PARENT_CONTENT_KINDS, format_datetime
+from pipeline.records import format_datetime, judged_text
 from pipeline.store import Store, utcnow
 
 try:  # POSIX; elsewhere promotions rely on os.replace alone
@@ -262,14 +262,6 @@ def record_trained(
 # -- re-scoring pending queue items -----------------------------------------------------------
 
 
-def judged_text(text: str, kind: str, context: dict[str, Any] | None) -> str:
-    """The text a queue item is judged on: a like, or a repost without words of its own, its parent's."""
-    parent = (context or {}).get("parent_text")
-    if kind in PARENT_CONTENT_KINDS and parent and (not text.strip() or text == parent):
-        return str(parent)
-    return text
-
-
 def rescore_pending(
     store: Store, model: LoadedModel, *, now: datetime | None = None
 ) -> dict[str, int]:
@@ -313,7 +305,9 @@ def rescore_pending(
                 .order_by(p.c.id)
             ).all()
         last = items[-1].id
-        texts = [judged_text(row.text, row.kind, row.context) for row in items]
+        texts = [
+            judged_text(row.kind, row.text, (row.context or {}).get("parent_text")) for row in items
+        ]
         results = model.score(texts, [row.created_at.date() for row in items], explain=False)
         with store.transaction() as conn:
             for row, result in zip(items, results, strict=True):
@@ -482,7 +476,6 @@ __all__ = [
     "PromotionResult",
     "format_models",
     "format_promotion",
-    "judged_text",
     "list_models",
     "load_version",
     "promote",

@@ -34,7 +34,7 @@ from pipeline import schema
 from pipeline.config import Config
 from pipeline.linker import REGISTRY_LEVELS, Linker
 from pipeline.progress import Progress
-from pipeline.records import PARENT_CONTENT_KINDS, format_datetime
+from pipeline.records import format_datetime, takes_parent_content
 from pipeline.registry import current_revision, load_accounts
 from pipeline.store import Store, StoredPost, stored_post_from_row, utcnow
 
@@ -414,10 +414,7 @@ def _enqueue_batch(
             counters.evidence_versions += 1
             continue
         judged_text, judged_score = post.text, own_score
-        shares_parent = post.post.kind in PARENT_CONTENT_KINDS and (
-            not post.text.strip() or (parent is not None and parent.text == post.text)
-        )
-        if shares_parent:
+        if takes_parent_content(post.post.kind, post.text, parent.text if parent else None):
             # A repost's or a like's content is what it shares or likes: judge the parent's.
             judged_text = parent.text if parent is not None else post.text
             judged_score = parent_score

@@ -40,6 +40,18 @@ POST_FIELDS: tuple[str, ...] = (
 REQUIRED_FIELDS: tuple[str, ...] = ("platform", "post_id", "text", "created_at")
 
 
+def takes_parent_content(kind: str, text: str, parent_text: str | None) -> bool:
+    """Whether a post's content is its parent's: a like, or a repost without words of its own."""
+    return kind in PARENT_CONTENT_KINDS and (not text.strip() or text == parent_text)
+
+
+def judged_text(kind: str, text: str, parent_text: str | None) -> str:
+    """The text a post is judged on: its parent's when `takes_parent_content`, else its own."""
+    if parent_text and takes_parent_content(kind, text, parent_text):
+        return parent_text
+    return text
+
+
 class RecordError(ValueError):
     """A record field is missing or has the wrong type; `field` names it."""
 

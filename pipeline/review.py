@@ -30,7 +30,7 @@ from pipeline.queue import (
     item_ids,
     verify_evidence,
 )
-from pipeline.records import PARENT_CONTENT_KINDS, Decision, format_datetime
+from pipeline.records import Decision, format_datetime, judged_text
 from pipeline.store import Store, utcnow
 
 CONTENT_LABELS: tuple[str, ...] = ("partisan", "not_partisan")
@@ -192,9 +192,7 @@ def iter_reviewer_labels(store: Store) -> Iterator[tuple[str, int, datetime, str
         for row in conn.execute(query):
             latest.setdefault(row.item_id, row)
     for row in sorted(latest.values(), key=lambda r: (r.decided_at, r.item_id)):
-        text = row.text
-        if row.kind in PARENT_CONTENT_KINDS and not text.strip() and row.context:
-            text = row.context.get("parent_text") or text
+        text = judged_text(row.kind, row.text, (row.context or {}).get("parent_text"))
         yield text, 1 if row.content_label == "partisan" else 0, row.decided_at, row.post_key
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from pipeline.records import POST_FIELDS, Post, RecordError, read_jsonl, write_jsonl
+from pipeline.records import POST_FIELDS, Post, RecordError, judged_text, read_jsonl, write_jsonl
 from tests.conftest import make_post
 
 
@@ -74,3 +74,20 @@ def test_read_jsonl_reports_the_line_number() -> None:
     with pytest.raises(RecordError) as info:
         list(read_jsonl(buffer))
     assert info.value.line == 3  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "judged"),
+    [
+        ("like", "", "Coblos 02!"),  # a like says what it likes
+        ("repost", "", "Coblos 02!"),  # a repost without words of its own shares its parent
+        ("repost", "Coblos 02!", "Coblos 02!"),  # a repost that copies the parent's text
+        ("repost", "jangan percaya ini", "jangan percaya ini"),  # a quote with its own words
+        ("comment", "", ""),  # a comment is judged on its own text, even an empty one
+    ],
+)
+def test_judged_text_follows_the_parent_only_for_likes_and_plain_reposts(
+    kind: str, text: str, judged: str
+) -> None:
+    assert judged_text(kind, text, "Coblos 02!") == judged
+    assert judged_text(kind, text, None) == text  # parent not captured: its own text
