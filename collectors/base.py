@@ -803,6 +803,51 @@ def walk_newest_first(
         pointer = page.next
 
 
+KNOWN_ANCHORS = 20  # ids kept from the top of a finished walk of an undated listing
+ANCHORS_TO_STOP = 3  # ...and how many of them a new walk must meet to stop
+
+
+def walk_until_known(
+    cursor: str | None,
+    fetch: Callable[[str | None], FetchedPage],
+) -> Iterator[Page]:
+    """Walk a newest-first listing whose items carry no time (followers) incrementally.
+
+    `fetch(pointer)` returns a page whose `positions` are the items' stable ids. A finished
+    walk remembers the ids at its top; the next walk stops once it has met a few of them (one
+    alone could be an old item that moved up, e.g. an unfollow and follow again). The cursor
+    after each page records a walk in progress, so a crash resumes at the page pointer.
+    """
+    state = _load_walk(cursor)
+    known: set[str] = set(state.get("known") or [])
+    pointer: str | None = state.get("next") or None
+    walk_top: list[str] = list(state.get("walk_top") or []) if pointer else []
+    met = 0
+    needed = min(len(known), ANCHORS_TO_STOP)
+    while True:
+        page = fetch(pointer)
+        for item_id in page.positions:
+            if len(walk_top) < KNOWN_ANCHORS and item_id not in walk_top:
+                walk_top.append(item_id)
+            met += item_id in known
+        if page.next is not None and page.next == pointer:
+            logger.warning("listing returned the same next-page pointer again; stopping")
+        done = (
+            (needed > 0 and met >= needed)
+            or not page.next
+            or page.next == pointer
+            or (not page.posts and not page.skipped)
+        )
+        if done:
+            new_state: dict[str, Any] = {"v": 1, "known": walk_top or sorted(known)}
+        else:
+            new_state = {"v": 1, "known": sorted(known), "walk_top": walk_top, "next": page.next}
+        yield Page(page.posts, json.dumps(new_state, sort_keys=True), page.skipped, page.rejects)
+        if done:
+            return
+        pointer = page.next
+
+
 def _load_walk(cursor: str | None) -> dict[str, Any]:
     if not cursor:
         return {}

@@ -10,12 +10,19 @@ entryway (`bsky.social`), which proxies to the AppView. Post ids are AT URIs
 candidate's campaign post is itself a breach for a civil servant. Each like becomes a `like`
 record by the liker, with the liked post (collected too) as its parent, so the queue judges the
 like on the liked post's content.
+
+`followers:<account>` collects who follows an account (`app.bsky.graph.getFollowers`, newest
+first): following a winning team's account is a breach too. The followed account becomes a
+`profile` record (its name and bio, the text the queue judges) and each follower a `follow`
+record with that profile as parent. Bluesky does not say when an account followed, so a
+follow's time is when Netra first saw it; the walk stops at the followers it already knows.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from collectors.base import (
@@ -32,6 +39,7 @@ from collectors.base import (
     register,
     time_position,
     walk_newest_first,
+    walk_until_known,
 )
 from pipeline.errors import ParseError, SourceUnavailable, UsageError
 from pipeline.records import Post
@@ -222,6 +230,89 @@ def parse_likes(payload: Any, *, subject: Post, context: str) -> tuple[ParsedIte
     )
 
 
+def profile_link(actor: str) -> str:
+    """The bsky.app address of an account."""
+    return f"https://bsky.app/profile/{actor}"
+
+
+def parse_profile(view: Mapping[str, Any], observed: datetime) -> Post:
+    """A `profile` record from an `app.bsky.actor.defs#profileView`: the account's name and bio."""
+    did = str(view["did"])
+    handle = view.get("handle") or None
+    name = str(view.get("displayName") or "").strip()
+    bio = str(view.get("description") or "").strip()
+    when = view.get("indexedAt") or view.get("createdAt")
+    return Post(
+        platform="bluesky",
+        post_id=f"at://{did}/app.bsky.actor.profile/self",
+        url=profile_link(handle or did),
+        author_id=did,
+        author_handle=handle,
+        author_name=name or None,
+        author_bio=bio or None,
+        text="\n".join(part for part in (name, bio) if part),
+        created_at=parse_time(when) if when else observed,
+        kind="profile",
+        raw=dict(view),
+    )
+
+
+def parse_follow(view: Mapping[str, Any], subject: Post, observed: datetime) -> Post:
+    """A `follow` record: the account in `view` follows `subject`'s account, seen `observed`."""
+    did = str(view["did"])
+    handle = view.get("handle") or None
+    return Post(
+        platform="bluesky",
+        post_id=f"{subject.post_id}#followed-by-{did}",
+        # where a reviewer sees it: the follower's list of accounts it follows
+        url=f"{profile_link(handle or did)}/follows",
+        author_id=did,
+        author_handle=handle,
+        author_name=view.get("displayName") or None,
+        author_bio=view.get("description") or None,
+        text="",  # a follow has no words of its own; its content is the followed profile
+        created_at=observed,  # the platform does not say when; this is when Netra saw it
+        parent_id=subject.post_id,
+        kind="follow",
+        raw={**view, "netra_observed": True},
+    )
+
+
+def parse_followers(
+    payload: Any, *, observed: datetime, context: str
+) -> tuple[Post, ParsedItems, list[str]]:
+    """The followed account's profile, follow records and the followers' DIDs of one page."""
+    if (
+        not isinstance(payload, Mapping)
+        or not isinstance(payload.get("followers"), list)
+        or not isinstance(payload.get("subject"), Mapping)
+    ):
+        raise ParseError(f"{context}: expected an object with 'subject' and a 'followers' list")
+    try:
+        subject = parse_profile(payload["subject"], observed)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ParseError(f"{context}: the followed account is unreadable: {exc}") from None
+    parsed = parse_items(
+        payload["followers"], lambda view: parse_follow(view, subject, observed), context=context
+    )
+    ids = [post.author_id or "" for post in parsed.posts]
+    return subject, parsed, ids
+
+
+def profile_actor(value: str) -> str:
+    """A handle or DID from `@handle`, `did:...` or a `https://bsky.app/profile/<actor>` link."""
+    marker = "bsky.app/profile/"
+    if marker in value:
+        value = value.split(marker, 1)[1].split("/")[0].split("?")[0]
+    actor = value.strip().lstrip("@")
+    if not actor or "/" in actor or " " in actor:
+        raise UsageError(
+            f"bluesky: a followers target needs a handle, a DID or a bsky.app profile link, "
+            f"got {value!r}"
+        )
+    return actor
+
+
 def thread_uri(value: str) -> str:
     """An AT URI from `at://...` or a `https://bsky.app/profile/<actor>/post/<rkey>` link."""
     if value.startswith("at://"):
@@ -240,13 +331,13 @@ def thread_uri(value: str) -> str:
 
 @register
 class BlueskyCollector(Collector):
-    """Bluesky: `author:handle`, `thread:at-uri|link`, `likes:at-uri|link`, `search:"query"`.
+    """Bluesky: `author:`, `thread:`, `likes:`, `followers:` (public) and `search:` (login).
 
     Search needs a login; the others are public.
     """
 
     name: ClassVar[str] = "bluesky"
-    target_kinds: ClassVar[tuple[str, ...]] = ("author", "thread", "likes", "search")
+    target_kinds: ClassVar[tuple[str, ...]] = ("author", "thread", "likes", "followers", "search")
     default_base_url: ClassVar[str | None] = "https://public.api.bsky.app"
     credential_vars: ClassVar[dict[str, str]] = {
         "handle": "NETRA_BLUESKY_HANDLE",
@@ -267,6 +358,9 @@ class BlueskyCollector(Collector):
             return
         if target.kind == "likes":
             yield from self._likes(target, cursor, quota)
+            return
+        if target.kind == "followers":
+            yield from self._followers(target, cursor, quota)
             return
         if target.kind == "author":
             root, method, key = self.url(""), "app.bsky.feed.getAuthorFeed", "feed"
@@ -360,6 +454,29 @@ class BlueskyCollector(Collector):
         first = next(pages)
         yield Page([subject, *first.posts], first.cursor, first.skipped, first.rejects)
         yield from pages
+
+    def _followers(self, target: Target, cursor: str | None, quota: Quota) -> Iterator[Page]:
+        """The followed account's profile and its followers, newest first, until known ones."""
+        context = self.context(target)
+        actor = profile_actor(target.value)
+        observed = datetime.fromtimestamp(self.http.wall_clock(), UTC)
+        url = self.url("/xrpc/app.bsky.graph.getFollowers")
+        pages = 0
+
+        def fetch(pointer: str | None) -> FetchedPage:
+            nonlocal pages
+            payload = self.get_json(
+                url,
+                params={"actor": actor, "limit": quota.page_size(MAX_PAGE_SIZE), "cursor": pointer},
+            )
+            subject, parsed, ids = parse_followers(payload, observed=observed, context=context)
+            pages += 1
+            # the profile goes in with the first page of each run, so every follow has its parent
+            posts = [subject, *parsed.posts] if pages == 1 else parsed.posts
+            next_page = payload.get("cursor") or None
+            return FetchedPage(posts, ids, next_page, parsed.skipped, parsed.rejects)
+
+        yield from walk_until_known(cursor, fetch)
 
     def _session_root(self) -> str:
         if self.base_url_overridden:

@@ -108,9 +108,12 @@ def _explanation(evidence: dict[str, Any]) -> str:
         parts.append("paslon/calon: " + ", ".join(evidence["contestants"]))
     context = evidence.get("context") or {}
     if context.get("parent_score") is not None:
-        action = {"comment": "komentar", "like": "menyukai"}.get(evidence["kind"], "berbagi")
+        action = {"comment": "komentar", "like": "menyukai", "follow": "mengikuti"}.get(
+            evidence["kind"], "berbagi"
+        )
+        what = "akun" if evidence["kind"] == "follow" else "unggahan"
         parts.append(
-            f"konteks: {action} pada unggahan dengan skor {float(context['parent_score']):.2f}"
+            f"konteks: {action} pada {what} dengan skor {float(context['parent_score']):.2f}"
         )
     if evidence.get("model_version"):
         parts.append(f"model {evidence['model_version']}")
@@ -122,7 +125,9 @@ def _shown_text(evidence: dict[str, Any]) -> str:
     context = evidence.get("context") or {}
     parent = context.get("parent_text")
     if parent and takes_parent_content(evidence["kind"], text, parent):
-        action = "menyukai" if evidence["kind"] == "like" else "membagikan"
+        action = {"like": "menyukai", "follow": "mengikuti akun"}.get(
+            evidence["kind"], "membagikan"
+        )
         return f"[{action}] {parent}"
     return text
 

@@ -7,7 +7,8 @@
 2. every post whose link level is allowed (`linking.queue_levels`) and whose latest score
    passes the model's threshold becomes an item, with an immutable evidence snapshot. A comment
    is judged on its own text, with the parent post's text and score kept as context; a repost
-   without text of its own is judged on what it shares. The same text by the same account is one
+   without text of its own is judged on what it shares, a like on the post it likes and a
+   follow on the followed account's profile (name and bio). The same text by the same account is one
    item with several occurrences; a later edit of a queued post is a new evidence version beside
    the first.
 
@@ -72,6 +73,9 @@ KIND_CATEGORY: dict[str, str] = {
     "comment": "comment",
     "repost": "share",
     "like": "like",
+    "follow": "follow",
+    # a profile's own name and bio, when its account is linked (a campaign bio or frame)
+    "profile": "campaign",
 }
 
 BATCH_SIZE = 1000
@@ -415,7 +419,8 @@ def _enqueue_batch(
             continue
         judged_text, judged_score = post.text, own_score
         if takes_parent_content(post.post.kind, post.text, parent.text if parent else None):
-            # A repost's or a like's content is what it shares or likes: judge the parent's.
+            # A repost's, like's or follow's content is what it shares, likes or follows: judge
+            # the parent's (for a follow, the followed account's name and bio).
             judged_text = parent.text if parent is not None else post.text
             judged_score = parent_score
         if not judged_text.strip() or not score_passes(judged_score):

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
-PostKind = Literal["post", "comment", "repost", "like"]
-POST_KINDS: tuple[str, ...] = ("post", "comment", "repost", "like")
-# Kinds whose content is their parent's: a repost without words of its own, and a like (an
-# account's like of a post, captured with the post it likes as parent; its text is empty).
-PARENT_CONTENT_KINDS: frozenset[str] = frozenset({"repost", "like"})
+PostKind = Literal["post", "comment", "repost", "like", "follow", "profile"]
+POST_KINDS: tuple[str, ...] = ("post", "comment", "repost", "like", "follow", "profile")
+# Kinds whose content is their parent's: a repost without words of its own, a like (an
+# account's like of a post, captured with the post it likes as parent; its text is empty) and a
+# follow (an account following another, captured with the followed account's `profile` record,
+# its name and bio, as parent; its text is empty too).
+PARENT_CONTENT_KINDS: frozenset[str] = frozenset({"repost", "like", "follow"})
 METRIC_NAMES: tuple[str, ...] = ("likes", "replies", "shares", "views")
 
 POST_FIELDS: tuple[str, ...] = (
@@ -41,7 +43,7 @@ REQUIRED_FIELDS: tuple[str, ...] = ("platform", "post_id", "text", "created_at")
 
 
 def takes_parent_content(kind: str, text: str, parent_text: str | None) -> bool:
-    """Whether a post's content is its parent's: a like, or a repost without words of its own."""
+    """Whether a post's content is its parent's: a like, a follow, or a bare repost."""
     return kind in PARENT_CONTENT_KINDS and (not text.strip() or text == parent_text)
 
 

@@ -222,6 +222,15 @@ def _explanation_text(explanation: Any) -> str:
     return ", ".join(parts)
 
 
+# How an occurrence relates to its parent, for the item view.
+_RELATION: dict[str, str] = {
+    "comment": "reply to",
+    "repost": "shares",
+    "like": "likes",
+    "follow": "follows the account",
+}
+
+
 def render_item(item: QueueItem) -> str:
     """A plain-text evidence card for the terminal (escaped, no control characters)."""
     safe = terminal_safe
@@ -251,8 +260,10 @@ def render_item(item: QueueItem) -> str:
             f"-- occurrence {number}: {evidence['kind']} v{evidence['post_version']} "
             f"{safe(evidence['permalink'] or evidence['post_key'])}"
         )
+        # a follow's time is when Netra first saw it: platforms do not publish when
+        when = "first seen" if evidence["kind"] == "follow" else "posted"
         lines.append(
-            f"   posted {format_datetime(evidence['created_at'])}, captured "
+            f"   {when} {format_datetime(evidence['created_at'])}, captured "
             f"{format_datetime(evidence['captured_at'])}, by {safe(author.get('name'))} "
             f"@{safe(author.get('handle'))}"
         )
@@ -277,8 +288,10 @@ def render_item(item: QueueItem) -> str:
         if context:
             if context.get("parent_captured"):
                 score = context.get("parent_score")
+                relation = _RELATION.get(evidence["kind"], "reply to")
                 lines.append(
-                    f"   context: reply to {safe(context.get('parent_permalink') or context['parent_key'])}"
+                    f"   context: {relation} "
+                    f"{safe(context.get('parent_permalink') or context['parent_key'])}"
                     + (f", parent score {score:.3f}" if score is not None else "")
                 )
                 lines.append("   parent text: " + safe(context.get("parent_text")))

@@ -116,7 +116,11 @@ def test_demo_chain(store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[
     comments = [item for item in items if item.category == "comment"]
     assert comments and any(item.first["context"]["parent_captured"] for item in comments)
     stages = stage_counts(store)
-    assert stages["collected"] == 565 and stages["queued"] == len(items)
+    assert stages["collected"] == 568 and stages["queued"] == len(items)
+    # Mega follows the Agus–Ratna volunteers' account: judged on its profile, filed as a follow
+    (follow,) = [item for item in items if item.category == "follow"]
+    assert follow.first["author"]["handle"] == "megapuspita.bsky.social"
+    assert "coblos nomor 2" in follow.first["context"]["parent_text"]
     assert stages["scored"] >= stages["partisan"] >= stages["queued"]
 
     # Review the top item by CLI, then export the queue and the case sheet.

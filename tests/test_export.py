@@ -268,3 +268,24 @@ def test_a_like_is_exported_with_the_liked_text(store: Store, tmp_path: Path) ->
     assert row["isi"] == "[menyukai] Coblos 02 tanggal 14!"
     assert row["kategori_pelanggaran"] == "menyukai"
     assert "konteks: menyukai pada unggahan dengan skor 0.95" in row["alasan"]
+
+
+def test_a_follow_is_exported_with_the_followed_profile(store: Store, tmp_path: Path) -> None:
+    setup_registry(store, tmp_path)
+    team = asn_post(
+        1,
+        author_id="424242",
+        author_handle="tim_pemenangan",
+        text="Relawan 02. Coblos 02 tanggal 14!",
+        kind="profile",
+    )
+    follow = asn_post(2, text="", kind="follow", parent_id="5001", metrics={})
+    store.write_batch([team, follow])
+    score_posts(store, {"x:5001": 0.95, "x:5002": 0.0})
+    link_and_enqueue(Config(), store)
+    path = tmp_path / "queue.jsonl"
+    export_items(store, path, status="all")
+    (row,) = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert row["isi"] == "[mengikuti akun] Relawan 02. Coblos 02 tanggal 14!"
+    assert row["kategori_pelanggaran"] == "mengikuti/bergabung akun atau grup pemenangan"
+    assert "konteks: mengikuti pada akun dengan skor 0.95" in row["alasan"]

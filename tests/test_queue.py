@@ -190,6 +190,31 @@ def test_a_like_is_judged_on_the_post_it_likes(store: Store, tmp_path: Path) -> 
     assert item.first["context"]["parent_text"] == "Coblos 02 tanggal 14!"
 
 
+def test_a_follow_is_judged_on_the_followed_accounts_profile(store: Store, tmp_path: Path) -> None:
+    setup_registry(store, tmp_path)
+    team = asn_post(
+        1,
+        author_id="424242",
+        author_handle="tim_pemenangan",
+        text="Tim Pemenangan 02\nAkun resmi relawan. Coblos 02 tanggal 14!",
+        kind="profile",
+        metrics={},
+    )
+    kopi = asn_post(
+        3, author_id="777", author_handle="kedai_kopi", text="Kedai Kopi", kind="profile"
+    )
+    follows = asn_post(2, text="", kind="follow", parent_id="5001", metrics={})
+    also_follows = asn_post(4, text="", kind="follow", parent_id="5003", metrics={})
+    store.write_batch([team, kopi, follows, also_follows])
+    score_posts(store, {"x:5001": 0.9, "x:5002": 0.0, "x:5003": 0.02, "x:5004": 0.0})
+    # Budi follows the winning team's account (queued) and a coffee shop (not queued); the
+    # profiles themselves belong to unregistered accounts and are not queued either
+    assert link_and_enqueue(Config(), store)["queued"] == 1
+    (item,) = list_items(store)
+    assert item.category == "follow" and item.score == pytest.approx(0.9)
+    assert item.first["context"]["parent_text"].startswith("Tim Pemenangan 02")
+
+
 def test_the_same_text_by_the_same_account_is_one_item_with_occurrences(
     store: Store, tmp_path: Path
 ) -> None:

@@ -48,7 +48,7 @@ def test_naive_datetimes_are_rejected() -> None:
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"kind": "follow"}, "kind"),
+        ({"kind": "subscribe"}, "kind"),
         ({"post_id": ""}, "post_id"),
         ({"text": 5}, "text"),
         ({"metrics": {"likes": "many"}}, "metrics"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -12,11 +13,12 @@ from collectors.bluesky import (
     BlueskyCollector,
     expand_links,
     parse_feed,
+    parse_followers,
     parse_likes,
     parse_thread,
     thread_uri,
 )
-from pipeline.errors import CredentialMissing, ParseError
+from pipeline.errors import CredentialMissing, ParseError, UsageError
 from tests.collectors.conftest import FakeClock, Router, fixture_json, make_policy
 
 BASE = "https://appview.example"
@@ -228,3 +230,106 @@ def test_likes_of_a_deleted_post_keep_the_checkpoint(fake_clock: FakeClock) -> N
     collector = BlueskyCollector(make_policy(router, fake_clock), base_url=BASE)
     (page,) = collector.collect(Target.parse(f"likes:{LIKED}"), cursor='{"top": "x", "v": 1}')
     assert page.posts == [] and page.cursor == '{"top": "x", "v": 1}'
+
+
+def test_followers_become_follow_records_of_the_followed_profile(fake_clock: FakeClock) -> None:
+    def followers(request: httpx.Request) -> httpx.Response:
+        name = (
+            "followers_page2.json" if request.url.params.get("cursor") else "followers_page1.json"
+        )
+        return httpx.Response(200, json=fixture_json("bluesky", name))
+
+    router = Router().add("/xrpc/app.bsky.graph.getFollowers", followers)
+    collector = BlueskyCollector(make_policy(router, fake_clock), base_url=BASE, environ={})
+    first, second = collector.collect(
+        Target.parse("followers:https://bsky.app/profile/relawan-be.example")
+    )
+    request_1, request_2 = router.requests
+    assert request_1.url.params["actor"] == "relawan-be.example"
+    assert "cursor" not in request_1.url.params
+    assert request_2.url.params["cursor"] == "3kfollowcursor0001"
+    profile, *follows = first.posts
+    profile_uri = "at://did:plc:contohtimses0000000003/app.bsky.actor.profile/self"
+    assert profile.kind == "profile" and profile.post_id == profile_uri
+    assert profile.text == (
+        "Relawan Bambang-Endang\nAkun resmi relawan pemenangan Bambang-Endang. "
+        "27 November coblos nomor 1! #BersamaBE"
+    )
+    assert profile.url == "https://bsky.app/profile/relawan-be.example"
+    staff = follows[0]
+    assert staff.kind == "follow" and staff.text == "" and staff.parent_id == profile_uri
+    assert staff.post_id == f"{profile_uri}#followed-by-did:plc:contohasn00000000000004"
+    assert staff.author_handle == "staf-kecamatan.example"
+    assert staff.author_bio == "Pelayanan publik Kec. Sukamaju. Akun pribadi."
+    assert staff.url == "https://bsky.app/profile/staf-kecamatan.example/follows"
+    # no follow time is published: the record carries when it was seen, and says so
+    assert staff.created_at.timestamp() == pytest.approx(fake_clock.wall())
+    assert staff.raw["netra_observed"] is True
+    # the second page: one follower, one item without a DID skipped; the profile comes once
+    assert [(post.kind, post.author_handle) for post in second.posts] == [
+        ("follow", "guru-desa.example")
+    ]
+    assert second.skipped == 1
+
+
+def _follower_listing(accounts: list[str]) -> Router:
+    """getFollowers over `accounts` (newest first), two per page, cursor = offset."""
+
+    def followers(request: httpx.Request) -> httpx.Response:
+        start = int(request.url.params.get("cursor") or 0)
+        page = accounts[start : start + 2]
+        body: dict[str, object] = {
+            "subject": {"did": "did:plc:timses", "handle": "timses.example"},
+            "followers": [{"did": f"did:plc:{name}", "handle": f"{name}.example"} for name in page],
+        }
+        if start + 2 < len(accounts):
+            body["cursor"] = str(start + 2)
+        return httpx.Response(200, json=body)
+
+    return Router().add("/xrpc/app.bsky.graph.getFollowers", followers)
+
+
+def test_followers_walk_stops_at_the_followers_it_already_knows(fake_clock: FakeClock) -> None:
+    accounts = [f"f{i}" for i in range(1, 8)]
+    router = _follower_listing(accounts)
+    collector = BlueskyCollector(make_policy(router, fake_clock), base_url=BASE, environ={})
+    target = Target.parse("followers:@timses.example")
+    *_, last = collector.collect(target)
+    assert len(router.requests) == 4
+    # two new followers at the top; one old follower unfollowed and followed again
+    accounts[:] = ["new2", "f5", "new1", *[name for name in accounts if name != "f5"]]
+    before = len(router.requests)
+    again = list(collector.collect(target, cursor=last.cursor))
+    handles = [post.author_handle for page in again for post in page.posts if post.kind == "follow"]
+    # "f5" alone does not stop the walk; meeting three known followers does
+    assert handles == [
+        "new2.example",
+        "f5.example",
+        "new1.example",
+        "f1.example",
+        "f2.example",
+        "f3.example",
+    ]
+    assert len(router.requests) - before == 3
+
+
+def test_followers_walk_resumes_mid_walk_after_a_crash(fake_clock: FakeClock) -> None:
+    router = _follower_listing([f"f{i}" for i in range(1, 6)])
+    collector = BlueskyCollector(make_policy(router, fake_clock), base_url=BASE, environ={})
+    target = Target.parse("followers:did:plc:timses")
+    first = next(iter(collector.collect(target)))  # the process dies after the first page
+    rest = list(collector.collect(target, cursor=first.cursor))
+    assert router.requests[1].url.params["cursor"] == "2"
+    handles = [post.author_handle for page in rest for post in page.posts]
+    assert handles == ["timses.example", "f3.example", "f4.example", "f5.example"]
+
+
+def test_followers_target_needs_an_account() -> None:
+    collector = BlueskyCollector(make_policy(Router()), base_url=BASE, environ={})
+    with pytest.raises(UsageError, match=r"handle, a DID or a bsky\.app profile link"):
+        list(collector.collect(Target.parse("followers:https://bsky.app/search?q=x")))
+
+
+def test_followers_page_without_a_subject_is_a_parse_error() -> None:
+    with pytest.raises(ParseError, match="'subject' and a 'followers' list"):
+        parse_followers({"followers": []}, observed=datetime.now(UTC), context="t")
