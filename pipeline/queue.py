@@ -8,9 +8,9 @@
    passes the model's threshold becomes an item, with an immutable evidence snapshot. A comment
    is judged on its own text, with the parent post's text and score kept as context; a repost
    without text of its own is judged on what it shares, a like on the post it likes and a
-   follow on the followed account's profile (name and bio). The same text by the same account is one
-   item with several occurrences; a later edit of a queued post is a new evidence version beside
-   the first.
+   follow on the followed account's profile (name and bio). The same text by the same account
+   is one item with several occurrences; a later edit of a queued post is a new evidence version
+   beside the first. A decided item takes neither: a later copy or edit opens a new item.
 
 Item states: pending → in_review → confirmed | dismissed | escalated (escalated → in_review |
 confirmed | dismissed; in_review → pending releases a claim). Decisions live in review.py.
@@ -42,6 +42,9 @@ from pipeline.store import Store, StoredPost, stored_post_from_row, utcnow
 log = logging.getLogger(__name__)
 
 STATUSES: tuple[str, ...] = ("pending", "in_review", "confirmed", "dismissed", "escalated")
+# Items still open to review. A decided item never takes new occurrences: a reviewer's verdict
+# covers the evidence they saw, so later posts (or edits) start a new item of their own.
+OPEN_STATUSES: tuple[str, ...] = ("pending", "in_review", "escalated")
 TRANSITIONS: dict[str, frozenset[str]] = {
     "pending": frozenset({"in_review"}),
     "in_review": frozenset({"pending", "confirmed", "dismissed", "escalated"}),
@@ -391,11 +394,19 @@ def _enqueue_batch(
     )
     occ = schema.queue_occurrences
     pks = [s.pk for s in stored]
+    items = schema.queue_items
+    # per post: the newest item holding it, if that item is still open
+    newest = (
+        select(occ.c.post_pk, func.max(occ.c.item_id).label("item_id"))
+        .where(occ.c.post_pk.in_(pks))
+        .group_by(occ.c.post_pk)
+        .subquery()
+    )
     item_of_post: dict[int, int] = dict(
         conn.execute(
-            select(occ.c.post_pk, func.min(occ.c.item_id))
-            .where(occ.c.post_pk.in_(pks))
-            .group_by(occ.c.post_pk)
+            select(newest.c.post_pk, newest.c.item_id)
+            .join(items, items.c.id == newest.c.item_id)
+            .where(items.c.status.in_(OPEN_STATUSES))
         ).all()
     )
     for row, post in zip(rows, stored, strict=True):
@@ -410,7 +421,8 @@ def _enqueue_batch(
         own_score = scores.get(post.pk)
         existing_item = item_of_post.get(post.pk)
         if existing_item is not None:
-            # An edit of a queued post: the new text is kept beside the first as evidence.
+            # An edit of a post in an open item: the new text is kept beside the first as
+            # evidence. (An edit of a post in a decided item is judged afresh below.)
             evidence_id = _insert_evidence(
                 conn, post, own_score, match, _context(post, parent, parent_score), moment
             )
@@ -431,13 +443,26 @@ def _enqueue_batch(
         )
         author_key = _author_key(post)
         account_part = f"a{match['account_id']}" if match["account_id"] else f"u{author_key}"
-        group_key = f"{post.post.platform}|{account_part}|{group_text_key(judged_text)}"
-        items = schema.queue_items
+        base_key = f"{post.post.platform}|{account_part}|{group_text_key(judged_text)}"
+        # the newest item of this group: "<key>", then "<key>#2", "<key>#3"... once decided
         item = conn.execute(
-            select(items.c.id, items.c.reach, items.c.score, items.c.link_confidence).where(
-                items.c.group_key == group_key
+            select(
+                items.c.id,
+                items.c.reach,
+                items.c.score,
+                items.c.link_confidence,
+                items.c.status,
+                items.c.group_key,
             )
+            .where((items.c.group_key == base_key) | items.c.group_key.like(base_key + "#%"))
+            .order_by(items.c.id.desc())
+            .limit(1)
         ).first()
+        group_key = base_key
+        if item is not None and item.status not in OPEN_STATUSES:
+            _, _, generation = item.group_key.partition("#")
+            group_key = f"{base_key}#{int(generation or 1) + 1}"
+            item = None
         reach = reach_of(post.post.metrics)
         if item is not None:
             _add_occurrence(conn, item.id, evidence_id, post, moment)

@@ -2,7 +2,8 @@
 
 A post is kept while its author is linked to the registry (user_id, handle, profile_url or
 name_agency), while it is evidence in the queue, while it is the parent (context) of a linked
-post, or while it came in as a tip. Anything else last seen before the cut-off is deleted with
+post or of evidence (what a like, follow or bare repost was judged on), or while it came in as
+a tip. Anything else last seen before the cut-off is deleted with
 its scores, versions and link rows; author profiles with no remaining posts go too. A real purge
 is recorded in `runs` (the record of processing); a dry run only counts.
 """
@@ -51,6 +52,19 @@ def _expired_posts(cutoff: datetime) -> Any:
         )
         .exists()
     )
+    # The parent of evidence is what a like, a follow or a bare repost was judged on: it stays
+    # as long as the evidence does, even after the child's author leaves the registry.
+    judged_child = schema.posts.alias("judged_child")
+    child_evidence = schema.evidence.alias("child_evidence")
+    context_of_evidence = (
+        select(judged_child.c.id)
+        .join(child_evidence, child_evidence.c.post_pk == judged_child.c.id)
+        .where(
+            judged_child.c.platform == p.c.platform,
+            judged_child.c.parent_id == p.c.post_id,
+        )
+        .exists()
+    )
     return select(p.c.id).where(
         p.c.last_seen < cutoff,
         ~linked,
@@ -58,6 +72,7 @@ def _expired_posts(cutoff: datetime) -> Any:
         ~evidenced,
         ~tipped,
         ~context_of_linked,
+        ~context_of_evidence,
     )
 
 

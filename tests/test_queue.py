@@ -25,6 +25,7 @@ from pipeline.queue import (
     verify_evidence,
 )
 from pipeline.records import Post, Score
+from pipeline.review import decide
 from pipeline.registry import import_registry
 from pipeline.store import Store
 from tests.test_registry import TODAY, write_registry
@@ -303,6 +304,48 @@ def test_an_edit_becomes_a_new_version_beside_the_first(store: Store, tmp_path: 
     assert item.first == first and all(verify_evidence(e) for e in item.evidence)
 
 
+def test_a_decided_item_takes_no_new_occurrences(store: Store, tmp_path: Path) -> None:
+    setup_registry(store, tmp_path)
+    early = asn_post(1, text="Coblos 02!", created_at=datetime(2023, 10, 1, tzinfo=UTC))
+    store.write_batch([early])
+    score_posts(store, {"x:5001": 0.9})
+    link_and_enqueue(Config(), store)
+    (dismissed,) = list_items(store)
+    decide(store, dismissed.id, "dismissed", "Rina", reason="outside_period")
+    # the same text again, now in the campaign: a new item for a reviewer, not a silent extra
+    # occurrence of the dismissed one (whose verdict covered only what Rina saw)
+    later = asn_post(2, text="Coblos 02!", created_at=datetime(2024, 2, 5, tzinfo=UTC))
+    store.write_batch([later])
+    score_posts(store, {"x:5002": 0.9})
+    counters = link_and_enqueue(Config(), store)
+    assert counters["queued"] == 1 and counters["occurrences"] == 0
+    old, new = sorted(list_items(store), key=lambda item: item.id)
+    assert old.status == "dismissed" and [e["post_key"] for e in old.evidence] == ["x:5001"]
+    assert new.status == "pending" and [e["post_key"] for e in new.evidence] == ["x:5002"]
+    # ...and a third copy joins the new, still open item
+    store.write_batch([asn_post(3, text="coblos 02!")])
+    score_posts(store, {"x:5003": 0.9})
+    assert link_and_enqueue(Config(), store)["occurrences"] == 1
+    assert len(list_items(store)) == 2
+
+
+def test_an_edit_of_a_confirmed_post_is_judged_afresh(store: Store, tmp_path: Path) -> None:
+    setup_registry(store, tmp_path)
+    store.write_batch([asn_post(1)])
+    score_posts(store, {"x:5001": 0.9})
+    link_and_enqueue(Config(), store)
+    (confirmed,) = list_items(store)
+    decide(store, confirmed.id, "confirmed", "Rina")
+    edited = dataclasses.replace(asn_post(1), text="Pokoknya 02, jangan salah pilih!")
+    store.write_batch([edited])
+    score_posts(store, {"x:5001": 0.95})
+    counters = link_and_enqueue(Config(), store)
+    assert counters["queued"] == 1 and counters["evidence_versions"] == 0
+    old, new = sorted(list_items(store), key=lambda item: item.id)
+    assert old.status == "confirmed" and [e["post_version"] for e in old.evidence] == [1]
+    assert new.status == "pending" and [e["post_version"] for e in new.evidence] == [2]
+
+
 def test_a_registry_change_relinks_earlier_posts(store: Store, tmp_path: Path) -> None:
     newcomer = asn_post(1, author_id="31337", author_handle="guru_baru")
     store.write_batch([newcomer])
@@ -385,3 +428,29 @@ def test_purge_keeps_linked_queued_context_and_tips(store: Store, tmp_path: Path
     assert remaining == {"x:5001", "x:5002", "x:5003", "x:5006", "x:5007"}
     assert purge(Config(), store, now=now)["posts"] == 0
     assert any(run["kind"] == "purge" for run in store.last_runs())
+
+
+def test_purge_keeps_what_a_like_was_judged_on_after_its_author_leaves_the_registry(
+    store: Store, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from pipeline.retention import purge
+
+    setup_registry(store, tmp_path)
+    now = datetime(2024, 6, 1, tzinfo=UTC)
+    campaign = asn_post(
+        1, author_id="424242", author_handle="tim_pemenangan", text="Coblos 02 tanggal 14!"
+    )
+    like = asn_post(2, text="", kind="like", parent_id="5001", metrics={})
+    store.write_batch([campaign, like], now=now - timedelta(days=90))
+    score_posts(store, {"x:5001": 0.95, "x:5002": 0.0})
+    link_and_enqueue(Config(), store)
+    (item,) = list_items(store)
+    decide(store, item.id, "confirmed", "Rina")
+    # Budi's account leaves the registry (moved agency): his like is no longer "linked", and
+    # the campaign post never was; the confirmed case still rests on the liked post
+    import_registry(store, write_registry(tmp_path / "later.csv", rows=()), today=TODAY)
+    link_and_enqueue(Config(), store)
+    assert purge(Config(), store, now=now)["posts"] == 0
+    assert store.get_post("x:5001") is not None
