@@ -641,6 +641,7 @@ def _apply_import(
                 if value:
                     by_handle[(row["platform"], value)] = row
         claimed: set[int] = set()
+        superseded: set[int] = set()
         updates: list[tuple[int, dict[str, Any]]] = []
         inserts: list[dict[str, Any]] = []
         for entry in entries:
@@ -656,6 +657,11 @@ def _apply_import(
                 known_id = candidate["user_id"] or candidate["url_user_id"]
                 if known_id and entry.effective_user_id and known_id != entry.effective_user_id:
                     continue  # same handle, different user id: another account took the name
+                if not _same_person(candidate, entry):
+                    # The account now belongs to someone else. Updating the row in place would
+                    # put the new person's name and NIP on every case already linked to it.
+                    superseded.add(candidate["id"])
+                    continue
                 row = candidate
                 break
             values = entry.values()
@@ -701,6 +707,14 @@ def _apply_import(
                 .where(accounts.c.id.in_(deactivate[start : start + 500]))
                 .values(active=False, updated_at=moment, last_import_id=import_id)
             )
+        # A row whose account passed to another person keeps its person (and the cases linked
+        # to it) but frees its account key, so the new person's row can take it.
+        for account_id in sorted(superseded - claimed):
+            conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(account_key=f"retired:{account_id}:" + accounts.c.account_key)
+            )
         # Keys move before new rows arrive, so an account that gained a user id frees its
         # old handle key for a new row in the same import.
         for account_id, values in updates:
@@ -713,6 +727,19 @@ def _apply_import(
             conn.execute(
                 insert(accounts), [{**row, "last_import_id": import_id} for row in inserts]
             )
+
+
+def _same_person(row: Mapping[str, Any], entry: RegistryEntry) -> bool:
+    """Whether a stored account row and a new registry entry name the same person.
+
+    NIPs decide when both have one; otherwise the identifying words of the names must agree
+    (degrees and titles aside: "Budi Santoso" and "Budi Santoso, S.Pd." are one person).
+    """
+    from pipeline.linker import name_tokens  # the linker imports this module
+
+    if row["nip"] and entry.nip:
+        return bool(row["nip"] == entry.nip)
+    return set(name_tokens(row["nama"])) == set(name_tokens(entry.nama))
 
 
 # -- reading ------------------------------------------------------------------------------------

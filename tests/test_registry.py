@@ -280,6 +280,33 @@ def test_reimport_updates_and_deactivates_but_never_deletes(store: Store, tmp_pa
     assert {a.id for a in load_accounts(store)} >= {agus.id}
 
 
+def test_an_account_passed_to_another_person_gets_a_new_row(store: Store, tmp_path: Path) -> None:
+    budi = BUDI_X.replace("@Budi_S,1111", "@Budi_S,")  # known by handle only
+    import_registry(store, write_registry(tmp_path / "r1.csv", (budi,)), today=TODAY)
+    (before,) = load_accounts(store)
+    # The next file gives the handle to someone else (another NIP): Budi's row must keep
+    # naming Budi, or every case already linked to it would name the newcomer.
+    other = (
+        '199001012015042001,"Bambang Wijaya",Dinas Kesehatan Kab. Lain,Puskesmas,Perawat,'
+        "Kab. Lain,x,@budi_s,,"
+    )
+    report = import_registry(store, write_registry(tmp_path / "r2.csv", (other,)), today=TODAY)
+    assert (report.inserted, report.updated, report.deactivated) == (1, 0, 1)
+    (now,) = load_accounts(store)
+    assert now.id != before.id and now.nama == "Bambang Wijaya" and now.handle == "budi_s"
+    (old,) = [a for a in load_accounts(store, include_inactive=True) if not a.active]
+    assert (old.id, old.nama, old.nip) == (before.id, before.nama, before.nip)
+    # A new title on the same person is an update, not a new person.
+    titled = other.replace('"Bambang Wijaya"', '"Bambang Wijaya, S.Kep."')
+    again = import_registry(store, write_registry(tmp_path / "r3.csv", (titled,)), today=TODAY)
+    assert (again.inserted, again.updated) == (0, 1)
+    # ...and the handle passing back to Budi gives Budi a live row again, not Bambang's.
+    back = import_registry(store, write_registry(tmp_path / "r4.csv", (budi,)), today=TODAY)
+    assert back.inserted + back.updated == 1
+    (live,) = load_accounts(store)
+    assert live.nama.startswith("Budi Santoso") and live.handle == "budi_s"
+
+
 def test_a_bad_file_imports_nothing(store: Store, tmp_path: Path) -> None:
     import_registry(store, write_registry(tmp_path / "good.csv"), today=TODAY)
     bad_rows = (BUDI_X.replace("@Budi_S", "@Budi_S_2"), AGUS_TT.replace("tiktok", "myspace"))
