@@ -12,8 +12,9 @@ from __future__ import annotations
 import csv
 import html
 import json
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -91,8 +92,30 @@ def neutralise(value: str) -> str:
     return value
 
 
+# Excel's documented limit for one cell; a longer text makes it report the file as damaged.
+XLSX_CELL_LIMIT = 32767
+XLSX_CUT_NOTE = " … [dipotong: teks lengkap di ekspor JSONL atau lembar kasus]"
+
+
 def _xlsx_safe(value: str) -> str:
-    return _XML_ILLEGAL.sub("\ufffd", neutralise(value))
+    value = _XML_ILLEGAL.sub("\ufffd", neutralise(value))
+    if len(value) > XLSX_CELL_LIMIT:
+        value = value[: XLSX_CELL_LIMIT - len(XLSX_CUT_NOTE)] + XLSX_CUT_NOTE
+    return value
+
+
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file renamed into place: a failure leaves no partial file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            write(temporary)
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _explanation(evidence: dict[str, Any]) -> str:
@@ -222,13 +245,8 @@ def export_items(
     rows: list[dict[str, Any]] = []
     for start in range(0, len(ids), 500):
         rows.extend(item_row(item) for item in load_items(store, ids[start : start + 500]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        _write_csv(path, rows)
-    elif fmt == "xlsx":
-        _write_xlsx(path, rows)
-    else:
-        _write_jsonl(path, rows)
+    writer = {"csv": _write_csv, "xlsx": _write_xlsx}.get(fmt, _write_jsonl)
+    _write_atomically(path, lambda target: writer(target, rows))
     return len(rows)
 
 
@@ -483,8 +501,8 @@ def export_case(
             f"item {item_id} is {item.status}: a case sheet is written only for confirmed items"
         )
     path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(case_sheet_html(item, now or utcnow()), encoding="utf-8")
+    sheet = case_sheet_html(item, now or utcnow())
+    _write_atomically(path, lambda target: target.write_text(sheet, encoding="utf-8"))
     return path
 
 

@@ -289,3 +289,44 @@ def test_a_follow_is_exported_with_the_followed_profile(store: Store, tmp_path: 
     assert row["isi"] == "[mengikuti akun] Relawan 02. Coblos 02 tanggal 14!"
     assert row["kategori_pelanggaran"] == "mengikuti/bergabung akun atau grup pemenangan"
     assert "konteks: mengikuti pada akun dengan skor 0.95" in row["alasan"]
+
+
+def test_an_unwritable_export_is_a_clear_error_and_leaves_the_old_file(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup_registry(store, tmp_path)
+    store.write_batch([asn_post(1)])
+    score_posts(store, {"x:5001": 0.9})
+    link_and_enqueue(Config(), store)
+    out = tmp_path / "out"
+    out.mkdir()
+    path = out / "queue.csv"
+    path.write_text("the previous export\n", encoding="utf-8")
+    blocker = out / "not-a-folder"
+    blocker.write_text("", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"cannot write .*not-a-folder"):
+        export_items(store, blocker / "queue.csv", status="all")
+    assert main(["export", "--output", str(blocker / "q.csv"), "--database", store.url]) == 2
+
+    def broken(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("pipeline.export._write_csv", broken)
+    with pytest.raises(UsageError, match="No space left on device"):
+        export_items(store, path, status="all")
+    # a failed export never replaces (or truncates) the last good one, nor leaves a temp file
+    assert path.read_text(encoding="utf-8") == "the previous export\n"
+    assert sorted(p.name for p in out.iterdir()) == ["not-a-folder", "queue.csv"]
+
+
+def test_xlsx_cells_stay_within_excels_limit(store: Store, tmp_path: Path) -> None:
+    setup_registry(store, tmp_path)
+    store.write_batch([asn_post(1, text="Coblos 02! " + "ayo " * 10000)])
+    score_posts(store, {"x:5001": 0.9})
+    link_and_enqueue(Config(), store)
+    path = tmp_path / "queue.xlsx"
+    export_items(store, path, status="all")
+    sheet = load_workbook(path).active
+    column = list(HEADERS).index("isi") + 1
+    text = sheet.cell(row=2, column=column).value
+    assert len(text) == 32767 and text.startswith("Coblos 02!") and text.endswith("lembar kasus]")
