@@ -586,7 +586,11 @@ def _add_export(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--status", choices=EXPORT_STATUSES, default="pending")
     parser.add_argument("--format", choices=FORMATS, help="default: from the file suffix")
     parser.add_argument("--output", metavar="FILE", help="file to write")
-    parser.add_argument("--since", metavar="DATE", help="only items posted on/after (YYYY-MM-DD)")
+    parser.add_argument(
+        "--since",
+        metavar="DATE",
+        help="only items posted on/after (YYYY-MM-DD, a day in schedule.timezone: WIB by default)",
+    )
     parser.add_argument("--instansi", metavar="NAME", help="only this agency (substring)")
     actions = parser.add_subparsers(dest="export_command", metavar="ACTION")
     case = actions.add_parser(
@@ -596,8 +600,10 @@ def _add_export(parser: argparse.ArgumentParser) -> None:
     case.add_argument("--output", dest="case_output", required=True, metavar="FILE.html")
 
 
-def _parse_since(value: str | None) -> Any:
-    from datetime import UTC, datetime
+def _parse_since(value: str | None, timezone: str = "UTC") -> Any:
+    """A --since date or time; without a zone it is read in `timezone` (the users' own day)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
     if not value:
         return None
@@ -605,7 +611,7 @@ def _parse_since(value: str | None) -> Any:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(f"--since expects a date like 2024-01-31, got {value!r}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    return parsed.replace(tzinfo=ZoneInfo(timezone)) if parsed.tzinfo is None else parsed
 
 
 @register(
@@ -627,7 +633,7 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
             args.output,
             status=args.status,
             file_format=args.format,
-            since=_parse_since(args.since),
+            since=_parse_since(args.since, config.schedule.timezone),
             instansi=args.instansi,
         )
         print(f"{count} items written to {args.output}")

@@ -330,3 +330,18 @@ def test_xlsx_cells_stay_within_excels_limit(store: Store, tmp_path: Path) -> No
     column = list(HEADERS).index("isi") + 1
     text = sheet.cell(row=2, column=column).value
     assert len(text) == 32767 and text.startswith("Coblos 02!") and text.endswith("lembar kasus]")
+
+
+def test_since_is_a_day_in_the_configured_time_zone(store: Store, tmp_path: Path) -> None:
+    setup_registry(store, tmp_path)
+    # 03:00 WIB on 1 January is still 31 December in UTC
+    new_year = asn_post(1, created_at=datetime(2023, 12, 31, 20, 0, tzinfo=UTC))
+    store.write_batch([new_year])
+    score_posts(store, {"x:5001": 0.9})
+    link_and_enqueue(Config(), store)
+    out = tmp_path / "q.jsonl"
+    args = ["export", "--status", "all", "--output", str(out), "--database", store.url]
+    assert main([*args, "--since", "2024-01-01"]) == 0
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 1
+    assert main([*args, "--since", "2024-01-01T04:00+07:00"]) == 0  # an explicit zone wins
+    assert out.read_text(encoding="utf-8") == ""
