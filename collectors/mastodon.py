@@ -5,12 +5,20 @@ Paths: `/api/v1/timelines/tag/:hashtag`, `/api/v1/accounts/lookup`, `/api/v1/acc
 header's `rel="next"` URL (its `max_id`), as the API asks: the page boundary can lie outside the
 returned items when the server filtered some. Status ids are local to an instance, so post ids
 are `<instance host>/<status id>`.
+
+`followers:user@instance` collects who follows an account (`/api/v1/accounts/:id/followers`,
+newest follow first, `Link` pagination): following a winning team's account is a breach for a
+civil servant. The account becomes a `profile` record (`<host>/accounts/<id>`: its name and bio,
+the text the queue judges) and each follower a `follow` record with that profile as parent.
+Mastodon does not say when an account followed, so a follow's time is when Netra first saw it;
+the walk stops at the followers it already knows.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -31,6 +39,7 @@ from collectors.base import (
     parse_time,
     register,
     walk_newest_first,
+    walk_until_known,
 )
 from pipeline.errors import ParseError, SourceUnavailable, UsageError
 from pipeline.records import Post
@@ -38,6 +47,7 @@ from pipeline.records import Post
 logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 40  # the API's maximum `limit` for statuses
+MAX_ACCOUNTS_PAGE_SIZE = 80  # ...and for lists of accounts (followers)
 
 
 def account_handle(account: Mapping[str, Any], host: str) -> str:
@@ -126,6 +136,58 @@ def parse_context(
     return parse_items(statuses, lambda item: parse_status(item, host), context=context)
 
 
+def parse_profile(account: Mapping[str, Any], host: str, observed: datetime) -> Post:
+    """A `profile` record from an Account entity: the account's display name and bio."""
+    name = str(account.get("display_name") or "").strip()
+    bio = html_to_text(account.get("note"))
+    created = account.get("created_at")
+    return Post(
+        platform="mastodon",
+        post_id=f"{host}/accounts/{account['id']}",
+        url=account.get("url") or None,
+        author_id=f"{host}/{account['id']}",
+        author_handle=account_handle(account, host),
+        author_name=name or None,
+        author_bio=bio or None,
+        text="\n".join(part for part in (name, bio) if part),
+        created_at=parse_time(created) if created else observed,
+        kind="profile",
+        raw=dict(account),
+    )
+
+
+def parse_follow(account: Mapping[str, Any], subject: Post, host: str, observed: datetime) -> Post:
+    """A `follow` record: `account` follows `subject`'s account; `observed` is when seen."""
+    url = account.get("url") or None
+    return Post(
+        platform="mastodon",
+        post_id=f"{subject.post_id}#followed-by-{host}/{account['id']}",
+        # where a reviewer sees it: the follower's list of accounts it follows
+        url=f"{url.rstrip('/')}/following" if url else subject.url,
+        author_id=f"{host}/{account['id']}",
+        author_handle=account_handle(account, host),
+        author_name=account.get("display_name") or None,
+        author_bio=html_to_text(account.get("note")) or None,
+        text="",  # a follow has no words of its own; its content is the followed profile
+        created_at=observed,  # the API does not say when; this is when Netra saw it
+        parent_id=subject.post_id,
+        kind="follow",
+        raw={**account, "netra_observed": True},
+    )
+
+
+def parse_followers(
+    payload: Any, subject: Post, host: str, *, observed: datetime, context: str
+) -> tuple[ParsedItems, list[str]]:
+    """Follow records and the followers' ids from one page of an account's followers."""
+    if not isinstance(payload, list):
+        raise ParseError(f"{context}: expected a JSON array of accounts")
+    parsed = parse_items(
+        payload, lambda account: parse_follow(account, subject, host, observed), context=context
+    )
+    return parsed, [post.author_id or "" for post in parsed.posts]
+
+
 def next_max_id(response: httpx.Response) -> str | None:
     """The `max_id` of the Link header's next page, if there is one."""
     link = response.links.get("next")
@@ -136,10 +198,10 @@ def next_max_id(response: httpx.Response) -> str | None:
 
 @register
 class MastodonCollector(Collector):
-    """Public Mastodon timelines: `tag:NAME`, `account:user@instance`, `thread:ID|URL`."""
+    """Public Mastodon: `tag:NAME`, `account:` and `followers:user@instance`, `thread:ID|URL`."""
 
     name: ClassVar[str] = "mastodon"
-    target_kinds: ClassVar[tuple[str, ...]] = ("tag", "account", "thread")
+    target_kinds: ClassVar[tuple[str, ...]] = ("tag", "account", "followers", "thread")
     default_base_url: ClassVar[str | None] = "https://mastodon.social"
     credential_vars: ClassVar[dict[str, str]] = {}
     # Documented default: 300 requests per 5 minutes per IP address.
@@ -149,6 +211,9 @@ class MastodonCollector(Collector):
         """Walk a timeline newest-first, or fetch one thread."""
         if target.kind == "thread":
             yield self._thread(target)
+            return
+        if target.kind == "followers":
+            yield from self._followers(target, cursor, quota)
             return
         if target.kind == "tag":
             root = self._root()
@@ -177,17 +242,53 @@ class MastodonCollector(Collector):
             return f"https://{instance}"
         return self.url("")
 
-    def _account_path(self, target: Target) -> tuple[str, str]:
+    def _lookup(self, target: Target) -> tuple[str, Mapping[str, Any]]:
+        """The API root and the Account entity a `user@instance` target names."""
         user, _, instance = target.value.lstrip("@").partition("@")
         if not user:
-            raise UsageError(f"mastodon: account target {target} needs user@instance")
+            raise UsageError(f"mastodon: {target.kind} target {target} needs user@instance")
         root = self._root(instance or None)
         host = urlsplit(root).netloc
         acct = user if not instance or instance == host else f"{user}@{instance}"
         account = self.get_json(root + "/api/v1/accounts/lookup", params={"acct": acct})
         if not isinstance(account, Mapping) or "id" not in account:
             raise ParseError(f"mastodon: account lookup for {acct} returned no account")
+        return root, account
+
+    def _account_path(self, target: Target) -> tuple[str, str]:
+        root, account = self._lookup(target)
         return root, f"/api/v1/accounts/{account['id']}/statuses"
+
+    def _followers(self, target: Target, cursor: str | None, quota: Quota) -> Iterator[Page]:
+        """The account's profile and its followers, newest first, until known ones."""
+        context = self.context(target)
+        observed = datetime.fromtimestamp(self.http.wall_clock(), UTC)
+        root, account = self._lookup(target)
+        host = urlsplit(root).netloc
+        try:
+            subject = parse_profile(account, host, observed)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ParseError(f"{context}: the followed account is unreadable: {exc}") from None
+        url = f"{root}/api/v1/accounts/{account['id']}/followers"
+        pages = 0
+
+        def fetch(max_id: str | None) -> FetchedPage:
+            nonlocal pages
+            response = self.request(
+                "GET",
+                url,
+                params={"limit": quota.page_size(MAX_ACCOUNTS_PAGE_SIZE), "max_id": max_id},
+            )
+            payload = self.http.decode_json(response)
+            parsed, ids = parse_followers(
+                payload, subject, host, observed=observed, context=context
+            )
+            pages += 1
+            # the profile goes in with the first page of each run, so every follow has its parent
+            posts = [subject, *parsed.posts] if pages == 1 else parsed.posts
+            return FetchedPage(posts, ids, next_max_id(response), parsed.skipped, parsed.rejects)
+
+        yield from walk_until_known(cursor, fetch)
 
     def _thread(self, target: Target) -> Page:
         value = target.value
