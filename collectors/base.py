@@ -494,22 +494,11 @@ def parse_items(
     result = ParsedItems()
     for item in items:
         try:
-            parsed = parse_one(item)
+            posts = _as_posts(parse_one(item))
         except ITEM_ERRORS as exc:
-            result.skipped += 1
-            reason = f"{type(exc).__name__}: {exc}"
-            logger.warning(
-                "%s: skipped an item the parser does not understand (%s)", context, reason
-            )
-            if len(result.rejects) < MAX_REJECT_SAMPLES:
-                result.rejects.append(Reject(reason, item))
+            _reject(result, item, exc, context)
             continue
-        if parsed is None:
-            continue
-        if isinstance(parsed, Post):
-            result.posts.append(parsed)
-        else:
-            result.posts.extend(parsed)
+        result.posts.extend(posts)
     return result
 
 
@@ -521,14 +510,38 @@ def parse_positioned(
     context: str,
 ) -> tuple[ParsedItems, list[str]]:
     """Parse items one by one; every post gets the walk position of the item it came from."""
-    parsed = ParsedItems()
+    result = ParsedItems()
     positions: list[str] = []
     for item in items:
-        batch = parse_items([item], parse_one, context=context)
-        if batch.posts:
-            positions.extend([position_of(item)] * len(batch.posts))
-        parsed.extend(batch)
-    return parsed, positions
+        try:
+            posts = _as_posts(parse_one(item))
+            # Inside the guard: an item that parses but has no valid position (a like without
+            # `indexedAt`, a non-numeric id) is skipped like any bad item instead of losing
+            # the whole page.
+            position = position_of(item) if posts else ""
+        except ITEM_ERRORS as exc:
+            _reject(result, item, exc, context)
+            continue
+        result.posts.extend(posts)
+        positions.extend([position] * len(posts))
+    return result, positions
+
+
+def _as_posts(parsed: Iterable[Post] | Post | None) -> list[Post]:
+    if parsed is None:
+        return []
+    if isinstance(parsed, Post):
+        return [parsed]
+    # A list here also runs a generator parser to the end inside the caller's error guard.
+    return list(parsed)
+
+
+def _reject(result: ParsedItems, item: object, exc: Exception, context: str) -> None:
+    result.skipped += 1
+    reason = f"{type(exc).__name__}: {exc}"
+    logger.warning("%s: skipped an item the parser does not understand (%s)", context, reason)
+    if len(result.rejects) < MAX_REJECT_SAMPLES:
+        result.rejects.append(Reject(reason, item))
 
 
 def int_metrics(source: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, int]:
@@ -567,7 +580,7 @@ class Collector(ABC):
     """Base of every collector: targets, credentials, limits and secret scrubbing.
 
     Subclasses implement `fetch_pages`; callers use `collect`, which checks the target kind,
-    enforces the post limit and page budget and strips credentials from raw payloads.
+    applies the (soft) post limit and the page budget and strips credentials from raw payloads.
     """
 
     name: ClassVar[str]
@@ -617,10 +630,13 @@ class Collector(ABC):
     def collect(
         self, target: Target, cursor: str | None = None, limit: int | None = None
     ) -> Iterator[Page]:
-        """Yield pages of posts for one target, resuming from `cursor` (None: from scratch)."""
+        """Yield pages of posts for one target, resuming from `cursor` (None: from scratch).
+
+        `limit` is a soft cap on posts per call: no page is fetched once it is reached, but the
+        page that reaches it is yielded whole, so one page may take the total past `limit`.
+        """
         self.check_target(target)
         quota = Quota(limit)
-        last_cursor = cursor
         seen: set[str] = set()
         pages = self.fetch_pages(target, cursor, quota)
         try:
@@ -639,15 +655,13 @@ class Collector(ABC):
                 seen.update(post.key for post in fresh)
                 if len(fresh) != len(page.posts):
                     page = Page(fresh, page.cursor, page.skipped, page.rejects)
-                if quota.remaining is not None and len(page.posts) > quota.remaining:
-                    # The rest of this page was not taken: keep the old checkpoint so the
-                    # next run fetches the page again (the store dedups by key).
-                    page = Page(
-                        page.posts[: quota.remaining], last_cursor, page.skipped, page.rejects
-                    )
                 if quota.remaining is not None:
-                    quota.remaining -= len(page.posts)
-                last_cursor = page.cursor
+                    # A soft cap: a page that overflows the quota is kept whole with its own
+                    # cursor, then the loop stops. Trimming it and keeping the old cursor
+                    # would refetch the same page every run whenever a collector yields more
+                    # posts than it asked for (boosts, replies, the video before its
+                    # comments, X's minimum page size), so the checkpoint would never move.
+                    quota.remaining = max(0, quota.remaining - len(page.posts))
                 yield page
         finally:
             pages.close()

@@ -8,11 +8,13 @@ header, and are marked `date_estimated` in the raw payload.
 
 from __future__ import annotations
 
+import copy
 import email.utils
 import hashlib
 import html
 import json
 import logging
+import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -40,14 +42,52 @@ RSS1 = "{http://purl.org/rss/1.0/}"
 DC = "{http://purl.org/dc/elements/1.1/}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+XHTML = "{http://www.w3.org/1999/xhtml}"
+# RFC 3986 scheme: an id starting like this is an absolute URI (http:, tag:, urn:), unique as is.
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S")
 
 
 def _child_text(element: ElementTree.Element, *names: str) -> str | None:
+    """The stripped text of the first named child that has any; Atom xhtml gives its markup."""
     for name in names:
         child = element.find(name)
-        if child is not None and (child.text or "").strip():
-            return (child.text or "").strip()
+        if child is None:
+            continue
+        # An xhtml construct is markup like type="html" (callers turn both into text), but
+        # inline: its `text` is only the whitespace before the wrapping div.
+        value = _xhtml_markup(child) if child.get("type") == "xhtml" else (child.text or "")
+        if value.strip():
+            return value.strip()
     return None
+
+
+def _xhtml_markup(node: ElementTree.Element) -> str:
+    """The HTML inside an Atom type="xhtml" construct (RFC 4287 §3.1.1.3: in a child div)."""
+    wrapper = node.find(f"{XHTML}div")
+    # Without the required div, take the construct's own children rather than lose the text.
+    content = copy.deepcopy(wrapper if wrapper is not None else node)
+    for element in content.iter():
+        # ElementTree writes namespaced tags as `ns0:p`, which the HTML parser does not know.
+        if isinstance(element.tag, str):
+            element.tag = element.tag.rpartition("}")[2]
+        element.attrib = {name.rpartition("}")[2]: value for name, value in element.attrib.items()}
+    parts = [html.escape(content.text or "", quote=False)]
+    parts.extend(
+        ElementTree.tostring(child, encoding="unicode", method="html") for child in content
+    )
+    return "".join(parts)
+
+
+def _item_id(item_id: str | None, link: str | None, feed_host: str | None) -> str | None:
+    """A guid / Atom id that is not a URI ("12345") prefixed with its site's host.
+
+    Such ids are only unique within one site, so two news sites would share `rss:12345`.
+    URI ids are kept as they are, so ids already stored stay stable.
+    """
+    if not item_id or _URI_SCHEME.match(item_id):
+        return item_id
+    host = (urlsplit(link).netloc if link else "") or feed_host
+    return f"{host.lower()}/{item_id}" if host else item_id
 
 
 def _stable_id(*parts: str | None) -> str:
@@ -72,7 +112,9 @@ def _item_to_dict(element: ElementTree.Element) -> dict[str, Any]:
     raw: dict[str, Any] = {}
     for child in element:
         tag = child.tag.split("}")[-1]
-        value: Any = (child.text or "").strip()
+        value: Any = (
+            _xhtml_markup(child) if child.get("type") == "xhtml" else child.text or ""
+        ).strip()
         if child.attrib:
             value = {"text": value, **child.attrib} if value else dict(child.attrib)
         raw.setdefault(tag, []).append(value)
@@ -91,6 +133,10 @@ def parse_feed(
     context = f"rss {feed_url}"
     if root.tag == f"{ATOM}feed":
         feed_title = _child_text(root, f"{ATOM}title")
+        title_node = root.find(f"{ATOM}title")
+        if feed_title and title_node is not None and title_node.get("type") in ("html", "xhtml"):
+            # The feed's title names the author of its entries: text, not markup.
+            feed_title = html_to_text(feed_title) or None
         feed_date = _child_text(root, f"{ATOM}updated")
         return parse_items(
             root.findall(f"{ATOM}entry"),
@@ -137,7 +183,7 @@ def _rss_item(
     author = _child_text(item, f"{DC}creator", "author")
     return Post(
         platform="rss",
-        post_id=guid or link or _stable_id(title, body, date),
+        post_id=_item_id(guid, link, host) or link or _stable_id(title, body, date),
         url=link,
         author_id=host,
         author_handle=host,
@@ -169,7 +215,7 @@ def _atom_entry(
     entry_id = _child_text(entry, f"{ATOM}id")
     return Post(
         platform="rss",
-        post_id=entry_id or link or _stable_id(title, body, date),
+        post_id=_item_id(entry_id, link, host) or link or _stable_id(title, body, date),
         url=link,
         author_id=host,
         author_handle=host,

@@ -2,10 +2,12 @@
 
 Each message is a `div.tgme_widget_message` with `data-post="<channel>/<number>"`; text sits in
 `.tgme_widget_message_text`, the time in `.tgme_widget_message_date time[datetime]`, views in
-`.tgme_widget_message_views` ("1.2K"), a forward in `.tgme_widget_message_forwarded_from`.
-Older messages are at `?before=<number>` (the `.tme_messages_more` link's `data-before`).
-Service messages ("channel created", pinned, ...) are skipped. Comments are not here: they live
-in the channel's discussion group, which has no public preview.
+`.tgme_widget_message_views` ("1.2K"), a forward in `.tgme_widget_message_forwarded_from`. A
+reply starts with `a.tgme_widget_message_reply` (href: the message it answers), which quotes
+that message in its own `.tgme_widget_message_text`, before the reply's text; it becomes a
+comment on that message. Older messages are at `?before=<number>` (the `.tme_messages_more`
+link's `data-before`). Service messages ("channel created", pinned, ...) are skipped. Readers'
+comments are not here: they live in the channel's discussion group, which has no public preview.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from collectors.base import (
     walk_newest_first,
 )
 from pipeline.errors import ParseError, SourceUnavailable, UsageError
-from pipeline.records import Post
+from pipeline.records import Post, PostKind
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,22 @@ def parse_count(text: str) -> int:
     multiplier = _SUFFIXES.get(value[-1:], 1)
     number = value[:-1] if multiplier > 1 else value
     return round(float(number) * multiplier)
+
+
+def _post_id_from_link(href: str) -> str | None:
+    """`https://t.me/<channel>/<number>` -> `<channel>/<number>`, the form of `Post.post_id`."""
+    if not href.startswith("https://t.me/"):
+        return None
+    path = href.removeprefix("https://t.me/").split("?")[0].strip("/")
+    return path if re.fullmatch(r"[A-Za-z0-9_]+/\d+", path) else None
+
+
+def _own_text_node(message: Tag) -> Tag | None:
+    """The message's text element, never the quote of the message it replies to."""
+    for node in message.select(".tgme_widget_message_text"):
+        if node.find_parent(class_="tgme_widget_message_reply") is None:
+            return node
+    return None
 
 
 def _text(node: Tag | None) -> str | None:
@@ -66,16 +84,24 @@ def parse_message(message: Tag, channel_bio: str | None = None) -> Post | None:
     time_node = message.select_one(".tgme_widget_message_date time[datetime]")
     if time_node is None:
         raise ValueError(f"message {data_post} has no time")
-    text_node = message.select_one(".tgme_widget_message_text")
+    text_node = _own_text_node(message)
     text = html_to_text(text_node.decode_contents(), keep_links=True) if text_node else ""
     owner = message.select_one(".tgme_widget_message_owner_name")
     forwarded = message.select_one(".tgme_widget_message_forwarded_from_name")
     forwarded_href = str(forwarded.get("href") or "") if forwarded else ""
-    parent_id = None
-    if forwarded_href.startswith("https://t.me/"):
-        path = forwarded_href.removeprefix("https://t.me/").split("?")[0].strip("/")
-        if re.fullmatch(r"[A-Za-z0-9_]+/\d+", path):
-            parent_id = path
+    reply = message.select_one("a.tgme_widget_message_reply")
+    reply_href = str(reply.get("href") or "") if reply else ""
+    reply_to = _post_id_from_link(reply_href)
+    parent_id: str | None
+    kind: PostKind
+    if forwarded is not None:
+        # A forward in a channel is the channel re-sharing someone else's message.
+        parent_id, kind = _post_id_from_link(forwarded_href), "repost"
+    elif reply_to is not None:
+        # A reply is modelled like a reply on every other platform: a comment on its parent.
+        parent_id, kind = reply_to, "comment"
+    else:
+        parent_id, kind = None, "post"
     views = message.select_one(".tgme_widget_message_views")
     metrics = {"views": parse_count(views.get_text())} if views and views.get_text().strip() else {}
     raw: dict[str, Any] = {
@@ -83,6 +109,7 @@ def parse_message(message: Tag, channel_bio: str | None = None) -> Post | None:
         "author_signature": _text(message.select_one(".tgme_widget_message_from_author")),
         "forwarded_from": _text(forwarded),
         "forwarded_from_url": forwarded_href or None,
+        "reply_to_url": reply_href or None,
         "has_photo": message.select_one(".tgme_widget_message_photo_wrap") is not None,
         "has_video": message.select_one(".tgme_widget_message_video_player") is not None,
         "html": str(message),
@@ -97,9 +124,8 @@ def parse_message(message: Tag, channel_bio: str | None = None) -> Post | None:
         author_bio=channel_bio,
         text=text,
         created_at=parse_time(str(time_node["datetime"])),
-        # A forward in a channel is the channel re-sharing someone else's message.
         parent_id=parent_id,
-        kind="repost" if forwarded is not None else "post",
+        kind=kind,
         metrics=metrics,
         raw=raw,
     )

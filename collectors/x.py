@@ -92,46 +92,50 @@ def _post(
     )
 
 
+def _references(tweet: Mapping[str, Any]) -> dict[str, str]:
+    return {ref["type"]: str(ref["id"]) for ref in tweet.get("referenced_tweets") or []}
+
+
+def _raw(tweet: Mapping[str, Any], users: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    return {"tweet": dict(tweet), "author": dict(_author(tweet, users)) or None}
+
+
+def _own_post(tweet: Mapping[str, Any], users: Mapping[str, Mapping[str, Any]]) -> Post:
+    """A tweet that is not a retweet: a reply (`replied_to`) is a comment, anything else a post."""
+    reply_to = _references(tweet).get("replied_to")
+    return _post(
+        tweet,
+        users,
+        text=_full_text(tweet),
+        parent_id=reply_to,
+        kind="comment" if reply_to else "post",
+        raw=_raw(tweet, users),
+    )
+
+
 def parse_tweet(
     tweet: Mapping[str, Any],
     users: Mapping[str, Mapping[str, Any]],
     tweets: Mapping[str, Mapping[str, Any]],
 ) -> list[Post]:
     """Posts from one tweet of `data`, joined with `includes` (a retweet also yields its original)."""
-    references = {ref["type"]: str(ref["id"]) for ref in tweet.get("referenced_tweets") or []}
-    raw = {"tweet": dict(tweet), "author": dict(_author(tweet, users)) or None}
-    retweeted = references.get("retweeted")
-    if retweeted:
-        original = tweets.get(retweeted)
-        posts: list[Post] = []
-        if original is not None and original.get("created_at"):
-            posts.append(
-                _post(
-                    original,
-                    users,
-                    text=_full_text(original),
-                    parent_id=None,
-                    kind="post",
-                    raw={"tweet": dict(original), "author": dict(_author(original, users)) or None},
-                )
-            )
-            text = _full_text(original)
-        else:
-            # The original was deleted or withheld: keep what the retweet itself shows.
-            text = _full_text(tweet)
-        posts.insert(0, _post(tweet, users, text=text, parent_id=retweeted, kind="repost", raw=raw))
-        return posts
-    reply_to = references.get("replied_to")
-    return [
-        _post(
-            tweet,
-            users,
-            text=_full_text(tweet),
-            parent_id=reply_to,
-            kind="comment" if reply_to else "post",
-            raw=raw,
-        )
-    ]
+    retweeted = _references(tweet).get("retweeted")
+    if not retweeted:
+        return [_own_post(tweet, users)]
+    original = tweets.get(retweeted)
+    posts: list[Post] = []
+    if original is not None and original.get("created_at"):
+        # The original may itself be a reply: it is judged like any other tweet of its kind.
+        posts.append(_own_post(original, users))
+        text = _full_text(original)
+    else:
+        # The original was deleted or withheld: keep what the retweet itself shows.
+        text = _full_text(tweet)
+    posts.insert(
+        0,
+        _post(tweet, users, text=text, parent_id=retweeted, kind="repost", raw=_raw(tweet, users)),
+    )
+    return posts
 
 
 def parse_tweets_page(payload: Any, *, context: str) -> tuple[ParsedItems, list[str]]:

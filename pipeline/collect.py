@@ -354,8 +354,14 @@ def _adhoc_posts(
                 seen.add(post.key)
                 count += 1
                 yield post
+                # A collector's limit is soft (a page is kept whole so its checkpoint holds);
+                # ad hoc mode saves no checkpoint, so it can stop at exactly N posts.
+                if limit is not None and count >= limit:
+                    break
             if page.skipped:
                 log.warning("%s %s: %d malformed items skipped", platform, target, page.skipped)
+            if limit is not None and count >= limit:
+                break
         log.info("%s %s: %d posts", platform, target, count)
 
 

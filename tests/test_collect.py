@@ -216,7 +216,7 @@ def test_build_policy_takes_the_strictest_configured_rate_per_host() -> None:
 
 def test_ad_hoc_targets_are_checked_before_any_request() -> None:
     router = Router()
-    with pytest.raises(UsageError, match="valid kinds: tag, account, thread"):
+    with pytest.raises(UsageError, match="valid kinds: tag, account, followers, thread"):
         collect_adhoc(
             "mastodon", ["tag:ok", "video:nope"], client=httpx.Client(), policy=_policy(router)
         )

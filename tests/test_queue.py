@@ -25,8 +25,8 @@ from pipeline.queue import (
     verify_evidence,
 )
 from pipeline.records import Post, Score
-from pipeline.review import decide
 from pipeline.registry import import_registry
+from pipeline.review import decide
 from pipeline.store import Store
 from tests.test_registry import TODAY, write_registry
 

@@ -346,26 +346,49 @@ def test_the_cursor_of_an_unfinished_walk_records_floor_and_pointer() -> None:
     assert state["walk_top"] == number_position(15)
 
 
-def test_a_post_limit_that_cuts_a_page_keeps_the_previous_checkpoint() -> None:
-    class Listing(Collector):
-        name = "listing-test"
-        target_kinds = ("all",)
+class _Listing(Collector):
+    """A collector over a fake listing that ignores the page size it is asked for."""
 
-        def fetch_pages(self, target, cursor, quota):  # type: ignore[no-untyped-def]
-            yield from walk_newest_first(cursor, _listing(list(range(1, 10)), page_size=4))
+    name = "listing-test"
+    target_kinds = ("all",)
 
-    collector = Listing(HttpPolicy(httpx.Client(transport=httpx.MockTransport(Router()))))
+    def fetch_pages(self, target, cursor, quota):  # type: ignore[no-untyped-def]
+        """Walk ids 9..1 in pages of four."""
+        yield from walk_newest_first(cursor, _listing(list(range(1, 10)), page_size=4))
+
+
+def _listing_collector(page_budget: int | None = None) -> _Listing:
+    client = httpx.Client(transport=httpx.MockTransport(Router()))
+    return _Listing(HttpPolicy(client), page_budget=page_budget)
+
+
+def test_a_post_limit_keeps_the_page_that_reaches_it_whole_with_its_cursor() -> None:
+    # This used to assert that the page crossing the limit was cut to [5, 4] and kept the
+    # previous checkpoint. That pins the cursor forever whenever one page yields more posts
+    # than the quota has left (a boost, a video before its comments, X's minimum page size):
+    # every run refetched and cut the same page. The limit is a soft cap now.
+    collector = _listing_collector()
     pages = list(collector.collect(BaseTarget("all", "x"), None, limit=6))
-    assert _ids(pages) == [9, 8, 7, 6, 5, 4]
-    assert pages[0].cursor is not None and pages[1].cursor == pages[0].cursor
-    budgeted = Listing(
-        HttpPolicy(httpx.Client(transport=httpx.MockTransport(Router()))), page_budget=1
-    )
-    assert _ids(budgeted.collect(BaseTarget("all", "x"))) == [9, 8, 7, 6]
+    assert _ids(pages) == [9, 8, 7, 6, 5, 4, 3, 2]
+    assert json.loads(pages[1].cursor or "")["next"] == "8"
+    rest = list(collector.collect(BaseTarget("all", "x"), pages[-1].cursor, limit=6))
+    assert _ids(rest) == [1]
+    assert _ids(_listing_collector(page_budget=1).collect(BaseTarget("all", "x"))) == [9, 8, 7, 6]
+
+
+def test_a_limit_below_the_page_size_still_advances_the_checkpoint_every_run() -> None:
+    collector = _listing_collector()
+    cursor: str | None = None
+    runs: list[list[int]] = []
+    for _ in range(3):
+        pages = list(collector.collect(BaseTarget("all", "x"), cursor, limit=2))
+        runs.append(_ids(pages))
+        cursor = pages[-1].cursor
+    assert runs == [[9, 8, 7, 6], [5, 4, 3, 2], [1]]
 
 
 def test_a_target_kind_the_collector_lacks_is_refused() -> None:
-    with pytest.raises(UsageError, match="valid kinds: tag, account, thread"):
+    with pytest.raises(UsageError, match="valid kinds: tag, account, followers, thread"):
         get_collector("mastodon").check_target(BaseTarget("video", "abc"))
 
 
@@ -385,6 +408,21 @@ def test_parse_positioned_repeats_an_items_position_for_each_of_its_posts() -> N
     assert [post.post_id for post in parsed.posts] == ["1001", "1002", "1003"]
     assert positions == [number_position(7), number_position(7), number_position(4)]
     assert parsed.skipped == 1 and parsed.rejects[0].payload == {"id": 6}
+
+
+def test_parse_positioned_skips_an_item_without_a_valid_position() -> None:
+    # The item parses fine but its id is not numeric: it used to raise out of the whole page.
+    items = [{"id": "7"}, {"id": "tujuh"}, {"id": "5"}]
+    parsed, positions = parse_positioned(
+        items,
+        lambda item: make_post(int(item["id"]) if item["id"].isdigit() else 6),
+        lambda item: number_position(item["id"]),
+        context="t",
+    )
+    assert [post.post_id for post in parsed.posts] == ["1007", "1005"]
+    assert positions == [number_position(7), number_position(5)]
+    assert parsed.skipped == 1 and parsed.rejects[0].payload == {"id": "tujuh"}
+    assert "not a numeric id" in parsed.rejects[0].reason
 
 
 def test_int_metrics_keeps_only_integer_counts() -> None:

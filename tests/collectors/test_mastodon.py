@@ -144,3 +144,21 @@ def test_a_page_that_is_not_json_is_a_parse_error(fake_clock: FakeClock) -> None
     collector = MastodonCollector(make_policy(router, fake_clock), base_url=BASE)
     with pytest.raises(ParseError):
         list(collector.collect(Target.parse("tag:x")))
+
+
+def test_a_limit_smaller_than_a_page_still_moves_the_checkpoint(fake_clock: FakeClock) -> None:
+    # The first page gives four posts for a limit of three (the fixture server sends its whole
+    # page, and a boost is two posts). Cutting the page and keeping the old cursor made every
+    # run fetch that same page again.
+    router = _tag_router()
+    collector = MastodonCollector(make_policy(router, fake_clock), base_url=BASE)
+    target = Target.parse("tag:pemilu2024")
+    first = list(collector.collect(target, limit=3))
+    assert [len(page.posts) for page in first] == [4]
+    assert router.requests[0].url.params["limit"] == "3"
+    second = list(collector.collect(target, first[-1].cursor, limit=3))
+    assert router.requests[-1].url.params["max_id"] == "111700000000000047"
+    assert [post.post_id for page in second for post in page.posts] == [
+        "mastodon.example/111600000000000020",
+        "mastodon.example/111600000000000010",
+    ]

@@ -20,7 +20,8 @@ def _read(name: str) -> bytes:
 def test_rss2_items_with_html_and_indonesian_zones() -> None:
     parsed = parse_feed(_read("rss2.xml"), feed_url="https://berita.example/rss")
     first, second = parsed.posts
-    assert first.post_id == "berita-contoh-123"
+    # A guid that is not a URL is only unique within its site: it is prefixed with the host.
+    assert first.post_id == "berita.example/berita-contoh-123"
     assert first.text == (
         "Bawaslu temukan ASN ikut kampanye & unggah foto dua jari\n\n"
         "Seorang ASN di Kab. Contoh diduga ikut kampanye.\n\nBawaslu akan memanggil yang bersangkutan."
@@ -35,7 +36,7 @@ def test_rss2_items_with_html_and_indonesian_zones() -> None:
 
 def test_atom_entries_use_published_then_updated() -> None:
     parsed = parse_feed(_read("atom.xml"), feed_url="https://pengawas.example/atom.xml")
-    first, second = parsed.posts
+    first, second, _ = parsed.posts
     assert (
         first.text
         == "Catatan patroli siber <minggu 2>\n\nKami menemukan 3 akun ASN\nyang membagikan konten kampanye."
@@ -45,6 +46,73 @@ def test_atom_entries_use_published_then_updated() -> None:
     assert first.author_name == "Tim Patroli"
     assert second.created_at == datetime(2024, 1, 8, 23, 59, 59, tzinfo=UTC)
     assert second.author_name == "Blog Pengawas Contoh"
+
+
+def test_atom_xhtml_title_and_content_are_read_from_their_div() -> None:
+    parsed = parse_feed(_read("atom.xml"), feed_url="https://pengawas.example/atom.xml")
+    xhtml = parsed.posts[2]
+    assert xhtml.text == (
+        "Camat ajak warga & perangkat desa\n\n"
+        "Seorang camat terekam mengajak warga memilih paslon nomor 2.\n\n"
+        "Rekaman: tonton (https://video.example/v/42) <durasi 1 menit>"
+    )
+    assert "<p>Seorang camat" in xhtml.raw["content"]["text"]  # raw keeps the markup
+    # Atom ids are URIs (tag:, urn:, http:): kept as they are.
+    assert xhtml.post_id == "tag:pengawas.example,2024:camat"
+
+
+def test_an_atom_feed_title_in_xhtml_names_the_author_as_text() -> None:
+    document = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">Berita <b>Contoh</b></div></title>
+  <id>tag:berita.example,2024:feed</id>
+  <updated>2024-01-02T00:00:00Z</updated>
+  <entry>
+    <id>tag:berita.example,2024:1</id>
+    <title>Judul</title>
+    <link href="https://berita.example/1"/>
+    <updated>2024-01-02T00:00:00Z</updated>
+  </entry>
+</feed>"""
+    (post,) = parse_feed(document, feed_url="https://berita.example/atom.xml").posts
+    assert post.author_name == "Berita Contoh"
+
+
+def _rss_with_guid(site: str, guid: str, link: str | None = None) -> bytes:
+    link_element = f"<link>{link}</link>" if link else ""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>{site}</title><link>https://{site}/</link>
+  <item><title>Judul</title>{link_element}<guid isPermaLink="false">{guid}</guid>
+  <pubDate>Tue, 02 Jan 2024 10:00:00 +0700</pubDate></item>
+</channel></rss>""".encode()
+
+
+def test_numeric_guids_of_two_sites_do_not_collide() -> None:
+    (first,) = parse_feed(
+        _rss_with_guid("kabar-a.example", "12345", "https://kabar-a.example/berita/12345"),
+        feed_url="https://kabar-a.example/rss",
+    ).posts
+    (second,) = parse_feed(
+        _rss_with_guid("warta-b.example", "12345"), feed_url="https://warta-b.example/rss"
+    ).posts
+    assert first.post_id == "kabar-a.example/12345"  # the host of the item's link
+    assert second.post_id == "warta-b.example/12345"  # no link: the host of the feed
+    assert first.key != second.key
+
+
+@pytest.mark.parametrize(
+    "guid",
+    [
+        "https://kabar-a.example/?p=12345",
+        "tag:kabar-a.example,2024:12345",
+        "urn:uuid:1225c695-cfb8-4ebb-aaaa-80da344efa6a",
+    ],
+)
+def test_uri_guids_are_kept_as_they_are(guid: str) -> None:
+    (post,) = parse_feed(
+        _rss_with_guid("kabar-a.example", guid), feed_url="https://kabar-a.example/rss"
+    ).posts
+    assert post.post_id == guid
 
 
 def test_rss091_items_without_dates_take_the_channel_date() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from collectors.base import Target
+from collectors.base import Target, number_position
 from collectors.telegram import TelegramCollector, parse_channel_page, parse_count
 from pipeline.errors import ParseError, SourceUnavailable, UsageError
 from tests.collectors.conftest import FakeClock, Router, fixture_text, make_policy
@@ -47,6 +47,19 @@ def test_a_channel_page_keeps_lines_links_views_and_forwards() -> None:
     assert before == "101" and len(positions) == 3
 
 
+def test_a_reply_keeps_its_own_text_and_points_at_the_message_it_answers() -> None:
+    parsed, positions, _ = parse_channel_page(
+        fixture_text("telegram", "channel_page2.html"), context="t"
+    )
+    older, reply, newest = parsed.posts
+    # The quote of message 98 comes first in the markup and has the same text class.
+    assert reply.text == "Bapak ibu ASN yang hadir mohon pakai kaos paslon ya"
+    assert reply.kind == "comment" and reply.parent_id == older.post_id == "kanal_contoh/98"
+    assert reply.raw["reply_to_url"] == "https://t.me/kanal_contoh/98"
+    assert older.kind == newest.kind == "post" and older.parent_id is None
+    assert positions[1] == number_position(99)
+
+
 def test_the_channel_is_walked_back_with_before(fake_clock: FakeClock) -> None:
     def channel(request: httpx.Request) -> httpx.Response:
         name = (
@@ -59,7 +72,7 @@ def test_the_channel_is_walked_back_with_before(fake_clock: FakeClock) -> None:
     router = Router().add("/s/kanal_contoh", channel)
     collector = TelegramCollector(make_policy(router, fake_clock), base_url=BASE)
     pages = list(collector.collect(Target.parse("channel:@kanal_contoh")))
-    assert [len(page.posts) for page in pages] == [3, 2]
+    assert [len(page.posts) for page in pages] == [3, 3]
     assert router.paths() == ["/robots.txt", "/s/kanal_contoh", "/s/kanal_contoh"]
     again = list(collector.collect(Target.parse("channel:kanal_contoh"), pages[-1].cursor))
     assert len(again) == 1  # the newest message is the floor: nothing older is fetched

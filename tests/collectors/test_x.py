@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from collectors.base import Target
+from collectors.base import Target, number_position
 from collectors.x import XCollector, parse_tweets_page
 from pipeline.errors import CredentialMissing, SourceUnavailable
 from tests.collectors.conftest import FakeClock, Router, fixture_json, make_policy
@@ -36,6 +36,27 @@ def test_a_page_joins_authors_and_expands_retweets() -> None:
     assert by_id["1744000000000000200"].text == "RT @akun_dihapus: teks terpotong…"
     assert parsed.skipped == 1  # the tweet without text or time
     assert len(positions) == len(parsed.posts) == 4
+
+
+def test_the_original_of_a_retweet_that_is_a_reply_is_a_comment() -> None:
+    payload = fixture_json("x", "search_retweet_of_reply.json")
+    parsed, positions = parse_tweets_page(payload, context="t")
+    retweet, original = parsed.posts
+    assert retweet.kind == "repost" and retweet.parent_id == "1745000000000000200"
+    assert original.post_id == "1745000000000000200"
+    assert original.kind == "comment" and original.parent_id == "1745000000000000100"
+    assert original.author_handle == "warga03_contoh"
+    assert original.text == "@relawan02_contoh Setuju, coblos nomor 2 & ajak rekan kantor"
+    assert positions == [number_position("1745000000000000300")] * 2
+
+
+def test_a_tweet_without_a_numeric_id_is_skipped_not_the_whole_page() -> None:
+    payload = fixture_json("x", "search_page1.json")
+    payload["data"][1]["id"] = "tidak-numerik"  # parses, but has no walk position
+    parsed, positions = parse_tweets_page(payload, context="t")
+    assert "tidak-numerik" not in {post.post_id for post in parsed.posts}
+    assert parsed.skipped == 2 and parsed.rejects[0].payload["id"] == "tidak-numerik"
+    assert len(positions) == len(parsed.posts) == 3
 
 
 def test_an_empty_result_has_no_data_key() -> None:

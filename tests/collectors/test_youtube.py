@@ -152,3 +152,19 @@ def test_a_missing_api_key_names_the_variable(fake_clock: FakeClock) -> None:
     collector = YoutubeCollector(make_policy(Router(), fake_clock), base_url=BASE, environ={})
     with pytest.raises(CredentialMissing, match="NETRA_YOUTUBE_API_KEY"):
         list(collector.collect(Target.parse("video:abc")))
+
+
+def test_a_limit_the_video_overflows_still_moves_on_to_older_comments(
+    fake_clock: FakeClock,
+) -> None:
+    # The video comes first on the first page, so that page always holds more posts than a
+    # small limit; cutting it and keeping the old cursor refetched the same page every run.
+    router = _video_router()
+    collector = YoutubeCollector(make_policy(router, fake_clock), base_url=BASE, environ=ENV)
+    target = Target.parse("video:vidContoh01")
+    first = list(collector.collect(target, limit=2))
+    assert [post.post_id for post in first[0].posts][:2] == ["vidContoh01", "UgxThread001"]
+    assert len(first) == 1 and len(first[0].posts) > 2
+    second = list(collector.collect(target, first[-1].cursor, limit=2))
+    assert router.requests[-1].url.params["pageToken"] == "QURTSl9pMlRva2VuMg=="
+    assert [post.post_id for page in second for post in page.posts] == ["UgxThread000"]
