@@ -6,6 +6,12 @@ an `errors` array *beside* `data`: those are logged, not failures. A retweet's `
 "RT @user: …"; the full text comes from the referenced tweet in `includes.tweets` (and a long
 post's full text from `note_tweet`). `text` is HTML-escaped (`&amp;`), so it is unescaped here.
 Reads are paid per post, so a new walk asks only for tweets after the last one seen (`since_id`).
+
+`followers:handle` collects who follows an account (`/2/users/:id/followers`, newest first,
+`pagination_token`): following a winning team's account is a breach for a civil servant. The
+account becomes a `profile` record (`user:<id>`: its name and bio, the text the queue judges)
+and each follower a `follow` record with that profile as parent. X does not say when an account
+followed, so a follow's time is when Netra first saw it; the walk stops at known followers.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from collectors.base import (
@@ -24,10 +31,12 @@ from collectors.base import (
     Target,
     int_metrics,
     number_position,
+    parse_items,
     parse_positioned,
     parse_time,
     register,
     walk_newest_first,
+    walk_until_known,
 )
 from pipeline.errors import ParseError, SourceUnavailable, UsageError
 from pipeline.records import Post
@@ -39,6 +48,8 @@ TWEET_FIELDS = (
     "public_metrics,lang,entities,note_tweet"
 )
 USER_FIELDS = "id,name,username,description"
+PROFILE_FIELDS = "id,name,username,description,created_at"
+MAX_FOLLOWERS_PAGE = 1000  # the followers endpoint's maximum `max_results`
 EXPANSIONS = "author_id,referenced_tweets.id,referenced_tweets.id.author_id"
 
 
@@ -165,12 +176,65 @@ def parse_tweets_page(payload: Any, *, context: str) -> tuple[ParsedItems, list[
     )
 
 
+def parse_profile(user: Mapping[str, Any], observed: datetime) -> Post:
+    """A `profile` record from a v2 User object: the account's name and bio."""
+    name = str(user.get("name") or "").strip()
+    bio = html.unescape(str(user.get("description") or "")).strip()
+    username = user.get("username") or None
+    return Post(
+        platform="x",
+        post_id=f"user:{user['id']}",
+        url=f"https://x.com/{username}" if username else None,
+        author_id=str(user["id"]),
+        author_handle=username,
+        author_name=name or None,
+        author_bio=bio or None,
+        text="\n".join(part for part in (name, bio) if part),
+        created_at=parse_time(user["created_at"]) if user.get("created_at") else observed,
+        kind="profile",
+        raw=dict(user),
+    )
+
+
+def parse_follow(user: Mapping[str, Any], subject: Post, observed: datetime) -> Post:
+    """A `follow` record: `user` follows `subject`'s account; `observed` is when it was seen."""
+    username = user.get("username") or None
+    return Post(
+        platform="x",
+        post_id=f"{subject.post_id}#followed-by-{user['id']}",
+        # where a reviewer sees it: the follower's list of accounts it follows
+        url=f"https://x.com/{username}/following" if username else subject.url,
+        author_id=str(user["id"]),
+        author_handle=username,
+        author_name=user.get("name") or None,
+        author_bio=html.unescape(str(user.get("description") or "")) or None,
+        text="",  # a follow has no words of its own; its content is the followed profile
+        created_at=observed,  # the API does not say when; this is when Netra saw it
+        parent_id=subject.post_id,
+        kind="follow",
+        raw={**user, "netra_observed": True},
+    )
+
+
+def parse_followers_page(
+    payload: Any, subject: Post, *, observed: datetime, context: str
+) -> tuple[ParsedItems, list[str]]:
+    """Follow records and follower ids from a followers response (no `data` = no followers)."""
+    if not isinstance(payload, Mapping):
+        raise ParseError(f"{context}: expected a JSON object")
+    data = payload.get("data", [])
+    if not isinstance(data, list):
+        raise ParseError(f"{context}: 'data' is not a list")
+    parsed = parse_items(data, lambda user: parse_follow(user, subject, observed), context=context)
+    return parsed, [post.author_id or "" for post in parsed.posts]
+
+
 @register
 class XCollector(Collector):
-    """X API v2: `search:"query"`, `author:handle` timeline, `thread:ID` conversation replies."""
+    """X API v2: `search:"query"`, `author:handle`, `thread:ID` replies, `followers:handle`."""
 
     name: ClassVar[str] = "x"
-    target_kinds: ClassVar[tuple[str, ...]] = ("search", "author", "thread")
+    target_kinds: ClassVar[tuple[str, ...]] = ("search", "author", "thread", "followers")
     default_base_url: ClassVar[str | None] = "https://api.x.com"
     credential_vars: ClassVar[dict[str, str]] = {"bearer_token": "NETRA_X_BEARER_TOKEN"}
     # Recent search allows 450 requests per 15 minutes per app (0.5 per second).
@@ -186,8 +250,11 @@ class XCollector(Collector):
             "user.fields": USER_FIELDS,
             "expansions": EXPANSIONS,
         }
+        if target.kind == "followers":
+            yield from self._followers(target, cursor, quota, headers)
+            return
         if target.kind == "author":
-            user_id = self._user_id(target.value.lstrip("@"), headers)
+            user_id = str(self._user(target.value.lstrip("@"), headers)["id"])
             path, token_param, minimum = f"/2/users/{user_id}/tweets", "pagination_token", 5
             params: dict[str, Any] = dict(common)
         else:
@@ -218,10 +285,11 @@ class XCollector(Collector):
 
         yield from walk_newest_first(cursor, fetch)
 
-    def _user_id(self, username: str, headers: Mapping[str, str]) -> str:
+    def _user(self, username: str, headers: Mapping[str, str]) -> Mapping[str, Any]:
+        """The v2 User object of a username (SourceUnavailable when X has none)."""
         payload = self.get_json(
             self.url(f"/2/users/by/username/{username}"),
-            params={"user.fields": USER_FIELDS},
+            params={"user.fields": PROFILE_FIELDS},
             headers=headers,
         )
         data = payload.get("data") if isinstance(payload, Mapping) else None
@@ -229,4 +297,36 @@ class XCollector(Collector):
             problems = payload.get("errors") if isinstance(payload, Mapping) else None
             detail = problems[0].get("detail") if problems else "no data"
             raise SourceUnavailable(f"x: user @{username} not available: {detail}")
-        return str(data["id"])
+        return data
+
+    def _followers(
+        self, target: Target, cursor: str | None, quota: Quota, headers: Mapping[str, str]
+    ) -> Iterator[Page]:
+        """The account's profile and its followers, newest first, until known ones."""
+        context = self.context(target)
+        observed = datetime.fromtimestamp(self.http.wall_clock(), UTC)
+        user = self._user(target.value.lstrip("@"), headers)
+        try:
+            subject = parse_profile(user, observed)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ParseError(f"{context}: the followed account is unreadable: {exc}") from None
+        url = self.url(f"/2/users/{user['id']}/followers")
+        pages = 0
+
+        def fetch(token: str | None) -> FetchedPage:
+            nonlocal pages
+            params: dict[str, Any] = {
+                "max_results": quota.page_size(MAX_FOLLOWERS_PAGE),
+                "user.fields": USER_FIELDS,
+            }
+            if token:
+                params["pagination_token"] = token
+            payload = self.get_json(url, params=params, headers=headers)
+            parsed, ids = parse_followers_page(payload, subject, observed=observed, context=context)
+            pages += 1
+            # the profile goes in with the first page of each run, so every follow has its parent
+            posts = [subject, *parsed.posts] if pages == 1 else parsed.posts
+            next_token = (payload.get("meta") or {}).get("next_token") or None
+            return FetchedPage(posts, ids, next_token, parsed.skipped, parsed.rejects)
+
+        yield from walk_until_known(cursor, fetch)
