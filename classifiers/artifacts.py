@@ -93,7 +93,7 @@ def verify_model_dir(directory: Path) -> dict[str, Any]:
         raise ModelError(f"model directory {directory} does not exist")
     manifest = _read_json(directory / MANIFEST)
     version = manifest.get("format_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise ModelError(f"{directory / MANIFEST}: no format_version")
     if version > FORMAT_VERSION:
         raise ModelError(
@@ -101,8 +101,11 @@ def verify_model_dir(directory: Path) -> dict[str, Any]:
             f"({FORMAT_VERSION}); upgrade Netra or use an older model"
         )
     files = manifest.get("files")
-    if not isinstance(files, dict) or MODEL_FILE not in files or CARD_JSON not in files:
-        raise ModelError(f"{directory / MANIFEST}: must list {MODEL_FILE} and {CARD_JSON}")
+    # All three: an unlisted card.md could be rewritten at will, and `netra models show` and
+    # reviewers read it.
+    required = (MODEL_FILE, CARD_JSON, CARD_MD)
+    if not isinstance(files, dict) or any(name not in files for name in required):
+        raise ModelError(f"{directory / MANIFEST}: must list {', '.join(required)}")
     for name, expected in sorted(files.items()):
         path = directory / name
         if not path.is_file():
@@ -115,7 +118,9 @@ def verify_model_dir(directory: Path) -> dict[str, Any]:
             )
     card = _read_json(directory / CARD_JSON)
     card_format = card.get("format_version", FORMAT_VERSION)
-    if not isinstance(card_format, int) or card_format > FORMAT_VERSION:
+    if not isinstance(card_format, int) or isinstance(card_format, bool):
+        raise ModelError(f"{directory / CARD_JSON}: format_version must be a number")
+    if card_format > FORMAT_VERSION:
         raise ModelError(f"{directory / CARD_JSON}: card format is newer than this Netra supports")
     return card
 

@@ -227,7 +227,8 @@ def load_model(directory: Path, profiles: Sequence[ElectionProfile] = ()) -> Loa
     pass the configured election profiles (see `pipeline.classify.load_scoring_model`).
     """
     card = verify_model_dir(directory)
-    normalizer = card.get("normalizer", {})
+    _check_card_fields(directory, card)
+    normalizer = card["normalizer"]
     if normalizer.get("version") != NORMALIZER_VERSION:
         raise ModelError(
             f"{directory}: trained with normaliser version {normalizer.get('version')!r}, "
@@ -238,8 +239,27 @@ def load_model(directory: Path, profiles: Sequence[ElectionProfile] = ()) -> Loa
             "%s: slang/stopword data changed since this model was trained; scores may drift",
             directory,
         )
-    for key in ("version", "threshold"):
-        if key not in card:
-            raise ModelError(f"{directory}: card.json has no {key!r}")
     pipeline = load_pipeline(directory)
-    return LoadedModel(pipeline, card, directory, profiles)
+    try:
+        return LoadedModel(pipeline, card, directory, profiles)
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        # a pipeline of allowed types but the wrong shape (not what `netra train` writes)
+        raise ModelError(f"{directory}: not a Netra model: {type(exc).__name__}: {exc}") from exc
+
+
+def _check_card_fields(directory: Path, card: dict[str, Any]) -> None:
+    """The card fields loading relies on, with their types: a clear ModelError, not a crash."""
+    where = directory / "card.json"
+    if not isinstance(card.get("version"), str) or not card["version"]:
+        raise ModelError(f"{where}: 'version' must be a non-empty string")
+    threshold = card.get("threshold")
+    if (
+        not isinstance(threshold, int | float)
+        or isinstance(threshold, bool)
+        or not 0.0 <= threshold <= 1.0
+    ):
+        raise ModelError(f"{where}: 'threshold' must be a number from 0 to 1, got {threshold!r}")
+    for key in ("normalizer", "settings"):
+        if not isinstance(card.get(key, {}), dict):
+            raise ModelError(f"{where}: {key!r} must be an object")
+    card.setdefault("normalizer", {})

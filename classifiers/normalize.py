@@ -29,7 +29,7 @@ from classifiers.features import char_token
 from classifiers.profiles import ContestantMasker, MaskResult, Ref, resolve_ballot
 from pipeline.errors import ConfigError
 
-NORMALIZER_VERSION = 4
+NORMALIZER_VERSION = 5
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MAX_CHARS = 5000
 WORD_CACHE_SIZE = 1 << 18
@@ -206,6 +206,23 @@ def _colloquial(word: str, roots: frozenset[str]) -> str:
 
 
 @functools.lru_cache(maxsize=WORD_CACHE_SIZE)
+def is_derived_word(word: str) -> bool:
+    """Whether a lowercase word is a root or an affixed/colloquial form of one ("pengamanan").
+
+    Such a word is never split into run-together pieces: "pengamanan" holds "GaMa" and
+    "dikirimin" holds "imin", but they are Indonesian words, not campaign tags.
+    """
+    roots = root_words()
+    if word in roots or _colloquial(word, roots) != word:
+        return True
+    stemmed = stem(word)
+    if stemmed != word and stemmed in roots:
+        return True
+    # "-in" is the colloquial "-kan"/"-i": "dikirimin" is "dikirim" + "in"
+    return word.endswith("in") and len(word) > 5 and stem(word[:-2]) in roots
+
+
+@functools.lru_cache(maxsize=WORD_CACHE_SIZE)
 def normalize_word(
     word: str, do_stem: bool = True, drop_stopwords: bool = True
 ) -> tuple[tuple[str, str], ...]:
@@ -297,6 +314,7 @@ class HashtagSplitter:
                     part.isdigit()
                     or (len(alpha) > 1 and not part.isupper())
                     or lower in self.vocabulary
+                    or is_derived_word(lower)
                 ):
                     words.append(part)
                     continue
@@ -334,6 +352,7 @@ _TOKEN_PARTS = (
     rf"(?P<emoji>[{_EMOJI_RANGES}])",
 )
 _CHUNK_PUNCTUATION = ".,!?;:\"'()[]"
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 _TOKEN = re.compile("|".join(_TOKEN_PARTS))
 # The e-mail alternative backtracks over every word; texts without "@" skip it.
 _TOKEN_NO_EMAIL = re.compile("|".join(part for part in _TOKEN_PARTS if "email" not in part))
@@ -352,6 +371,23 @@ BALLOT_CONTEXT = frozenset(
 )  # fmt: skip
 # ...and words before which a number is one ("2 jari", "salam tiga jari").
 BALLOT_AFTER = frozenset({"jari"})
+# Words after which a "2" written on ("paslon2", "no2") is a ballot number; after any other
+# word it is reduplication, the plural: "calon2" is "calon-calon", "pendukung2" supporters.
+BALLOT_GLUED = frozenset(
+    {"no", "nomor", "nomer", "nmr", "nr", "urut", "paslon", "coblos", "nyoblos", "mencoblos",
+     "pilih", "milih", "memilih", "salam", "angka"}
+)  # fmt: skip
+# Words around a zero-led two-digit number that make it a date, time or address, not a ballot
+# number: "tanggal 01", "jam 08", "RT 03 RW 05", "01 Maret".
+NOT_BALLOT_BEFORE = frozenset(
+    {"tanggal", "tgl", "tg", "jam", "pukul", "pkl", "rt", "rw", "lantai", "lt", "kamar", "ruang",
+     "blok", "gang", "gg", "kelas", "bulan", "bln", "tahun", "thn", "angkatan", "kode", "kav"}
+)  # fmt: skip
+MONTH_WORDS = frozenset(
+    {"januari", "februari", "pebruari", "maret", "april", "mei", "juni", "juli", "agustus",
+     "september", "oktober", "november", "nopember", "desember", "jan", "feb", "peb", "mar",
+     "apr", "jun", "jul", "agu", "agt", "ags", "agus", "sep", "sept", "okt", "nov", "nop", "des"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,7 +521,11 @@ class Normalizer:
                 # bare words. A run-together word that is a listed campaign tag, or splits into
                 # pieces one of which names a contestant, is read as the hashtag it was.
                 lower = surface.lower()
-                if len(lower) >= MIN_RUN_TOGETHER and lower not in known_words():
+                if (
+                    len(lower) >= MIN_RUN_TOGETHER
+                    and lower not in known_words()
+                    and not is_derived_word(lower)
+                ):
                     refs = self.masker.hashtag(lower)
                     parts: tuple[str, ...] = ()
                     piece = self._contestant_piece
@@ -506,7 +546,7 @@ class Normalizer:
                     surface == "2"
                     and match.start() == word_end
                     and len(tokens[-1]) > 1
-                    and tokens[-1].lower() not in BALLOT_CONTEXT
+                    and tokens[-1].lower() not in BALLOT_GLUED
                 ):
                     tokens.append(tokens[-1])
                     kinds.append("word")
@@ -535,8 +575,21 @@ class Normalizer:
             elif kind == "frown":
                 tokens.append("🙁")
                 kinds.append("emoji")
-        lowered = tuple(token.lower() for token in tokens)
+        lowered = tuple(
+            self._mask_form(token.lower()) if kind == "word" else token.lower()
+            for token, kind in zip(tokens, kinds, strict=True)
+        )
         return tuple(tokens), tuple(kinds), lowered, tuple(tag_refs)
+
+    def _mask_form(self, low: str) -> str:
+        """A word as masking looks it up: an elongated name ("jokowiii") without its echo."""
+        first = self.masker.first_words
+        if low in first or not _TRIPLE.search(low):
+            return low
+        for candidate in (_TRIPLE.sub(r"\1", low), _TRIPLE.sub(r"\1\1", low)):
+            if candidate in first:
+                return candidate
+        return low
 
     def _lex(self, text: str) -> tuple[list[str], list[str], list[str], list[frozenset[Ref]]]:
         """Raw tokens, kinds and lower-cased tokens; campaign hashtags come with their refs.
@@ -599,6 +652,10 @@ class Normalizer:
             flags.append("truncated")
         if not text.isascii():
             text = _MODIFIERS.sub("", unicodedata.normalize("NFKC", text))
+            # phone keyboards write "Ma’ruf"; profiles and the lexicon spell it "Ma'ruf"
+            text = text.translate(_APOSTROPHES)
+        if "`" in text:
+            text = text.replace("`", "'")
         raw, kinds, raw_lowered, tag_refs = self._lex(text)
         if not raw:
             flags.append("empty_text")
@@ -665,8 +722,9 @@ class Normalizer:
 
     @staticmethod
     def _ballot_context(lowered: Sequence[str], index: int, low: str) -> bool:
-        if low.isdigit() and len(low) == 2 and low.startswith("0"):
-            return True  # "01", "02": how every campaign writes its number
         before = lowered[index - 1] if index > 0 else ""
         after = lowered[index + 1] if index + 1 < len(lowered) else ""
+        if low.isdigit() and len(low) == 2 and low.startswith("0"):
+            # "01", "02": how every campaign writes its number, unless a date, time or address
+            return before not in NOT_BALLOT_BEFORE and after not in MONTH_WORDS
         return before in BALLOT_CONTEXT or after in BALLOT_AFTER

@@ -38,6 +38,16 @@ SEASON_AFTER = timedelta(days=90)
 # Words that may join two member names of one ticket ("Prabowo dan Gibran", "Anies x Imin").
 PAIR_CONNECTORS = frozenset({"dan", "x", "n", "and", "bersama", "sama", "ama", "feat"})
 MAX_PHRASE_TOKENS = 8
+# A text of at least this many words, all in capitals, is shouted: its case says nothing.
+SHOUTING_WORDS = 3
+# Short all-caps party acronyms that are also everyday abbreviations next to these words:
+# "bayar PKB" is the motor-vehicle tax (Pajak Kendaraan Bermotor), not the party.
+NOT_A_PARTY_NEAR = frozenset(
+    {
+        "pajak", "bayar", "membayar", "samsat", "bbnkb", "kendaraan", "motor", "mobil", "stnk",
+        "tunggakan", "denda", "pemutihan", "bapenda", "pkb", "swdkllj",
+    }
+)  # fmt: skip
 # Words that say which kind of contest a text is about, for resolving a bare ballot number.
 CONTEST_KIND_WORDS: dict[str, str] = {
     # not "presiden": Pilkada posts mention the president too
@@ -383,13 +393,15 @@ class ContestantMasker:
         self.profiles: tuple[ElectionProfile, ...] = tuple(profiles)
         self._phrases: dict[tuple[str, ...], list[_Entry]] = {}
         self._first: dict[str, int] = {}  # first token -> longest phrase length starting with it
-        self._hashtags: dict[str, set[Ref]] = {}
+        self._hashtags: dict[str, set[Ref]] = {}  # by lower-cased tag
+        self._exact_hashtags: dict[str, set[Ref]] = {}  # tags that count only as written
         for profile in self.profiles:
             for contestant in profile.contestants:
                 self._add_contestant(profile, contestant)
         self.vocabulary: frozenset[str] = frozenset(
             token for phrase in self._phrases for token in phrase
         )
+        self.first_words: frozenset[str] = frozenset(self._first)  # words a mention starts with
         # Region names are hints for ballot numbers only, never masked (kept out of `_phrases`).
         self._regions: dict[tuple[str, ...], set[str]] = {}
         for profile in self.profiles:
@@ -450,16 +462,23 @@ class ContestantMasker:
             # Short all-caps party acronyms (PAN, PKB) are matched as written: "pan" is a word.
             case_sensitive = party.isupper() and len(party) <= 3
             self._add(party, "__party__", party_ref, case_sensitive, None)
+        exact_aliases = set(contestant.case_sensitive).union(
+            *(member.case_sensitive for member in contestant.members)
+        )
         for tag in contestant.hashtags:
-            self._hashtags.setdefault(tag.lower(), set()).add(ticket)
+            if tag in exact_aliases:
+                # "#AMIN" names the pair; "#amin" is a prayer: the tag counts only as written.
+                self._exact_hashtags.setdefault(tag, set()).add(ticket)
+            else:
+                self._hashtags.setdefault(tag.lower(), set()).add(ticket)
 
     def hashtag(self, tag: str) -> frozenset[Ref] | None:
         """The contestants a listed campaign hashtag (without '#') belongs to, if listed."""
-        refs = self._hashtags.get(tag.lower())
+        refs = self._hashtags.get(tag.lower()) or self._exact_hashtags.get(tag)
         return frozenset(refs) if refs else None
 
     def _lookup(
-        self, tokens: Sequence[str], lowered: Sequence[str], start: int
+        self, tokens: Sequence[str], lowered: Sequence[str], start: int, shouting: bool
     ) -> tuple[int, _Entry] | None:
         longest = self._first.get(lowered[start], 0)
         for length in range(min(longest, len(tokens) - start), 0, -1):
@@ -467,9 +486,25 @@ class ContestantMasker:
             if not entries:
                 continue
             for entry in entries:
-                if entry.exact is None or tuple(tokens[start : start + length]) == entry.exact:
+                if entry.exact is None:
                     return length, entry
+                if tuple(tokens[start : start + length]) != entry.exact:
+                    continue
+                if shouting and all(token.isupper() for token in entry.exact):
+                    continue  # in a text written all in capitals "AMIN" is also "amen"
+                if entry.placeholder == "__party__" and self._near(
+                    lowered, start, length, NOT_A_PARTY_NEAR
+                ):
+                    continue
+                return length, entry
         return None
+
+    @staticmethod
+    def _near(lowered: Sequence[str], start: int, length: int, words: frozenset[str]) -> bool:
+        """Whether the token before or after `lowered[start : start + length]` is in `words`."""
+        before = lowered[start - 1] if start > 0 else ""
+        after = lowered[start + length] if start + length < len(lowered) else ""
+        return before in words or after in words
 
     def mask(
         self, tokens: Sequence[str], kinds: Sequence[str], lowered: Sequence[str] | None = None
@@ -484,6 +519,8 @@ class ContestantMasker:
         hits = [i for i, low in enumerate(lowered) if low in first]
         if not hits:
             return MaskResult(list(tokens), list(kinds), list(tokens), lowered=list(lowered))
+        words = [token for token, kind in zip(tokens, kinds, strict=True) if kind == "word"]
+        shouting = len(words) >= SHOUTING_WORDS and all(word.isupper() for word in words)
         out = MaskResult([], [], [])
         # (index in out.tokens, entry) of the last person mention, to merge "A dan B" into a pair
         last_person: tuple[int, _Entry] | None = None
@@ -491,7 +528,7 @@ class ContestantMasker:
         for i in hits:
             if i < done or kinds[i] != "word":
                 continue
-            found = self._lookup(tokens, lowered, i)
+            found = self._lookup(tokens, lowered, i, shouting)
             if found is None:
                 continue
             if last_person is not None and not all(

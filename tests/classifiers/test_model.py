@@ -151,6 +151,55 @@ def test_missing_and_newer_models_are_refused(small_model_dir: Path, tmp_path: P
         load_model(copy)
 
 
+def _rehash(directory: Path) -> None:
+    """Recompute the manifest hashes of the files it lists (a deliberate edit, not a slip)."""
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["files"] = {
+        name: artifacts.sha256_file(directory / name) for name in manifest["files"]
+    }
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_an_unlisted_card_md_or_odd_manifest_is_refused(
+    small_model_dir: Path, tmp_path: Path
+) -> None:
+    copy = _copy(small_model_dir, tmp_path)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["files"]["card.md"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    (copy / "card.md").write_text("Precision 0.99 (edited)\n")
+    with pytest.raises(ModelError, match=r"must list model\.skops, card\.json, card\.md"):
+        load_model(copy)
+    other = _copy(small_model_dir, tmp_path / "b")
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["format_version"] = True
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="no format_version"):
+        load_model(other)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("threshold", "high", "'threshold' must be a number from 0 to 1"),
+        ("threshold", 1.5, "'threshold' must be a number from 0 to 1"),
+        ("normalizer", "v5", "'normalizer' must be an object"),
+        ("settings", [1], "'settings' must be an object"),
+        ("version", None, "'version' must be a non-empty string"),
+    ],
+)
+def test_a_card_with_wrong_field_types_is_a_model_error(
+    small_model_dir: Path, tmp_path: Path, key: str, value: object, message: str
+) -> None:
+    copy = _copy(small_model_dir, tmp_path)
+    card = json.loads((copy / "card.json").read_text())
+    card[key] = value
+    (copy / "card.json").write_text(json.dumps(card))
+    _rehash(copy)
+    with pytest.raises(ModelError, match=message):
+        load_model(copy)
+
+
 def test_types_outside_the_allow_list_are_refused(
     small_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -264,3 +264,50 @@ def test_ordinary_words_are_not_cut_at_profile_words(normalizer: Normalizer, wor
     # profile vocabulary holds "pak", "pas", "h"...: a split must mask to a contestant to count
     tokens = normalizer.normalize(f"ada {word} di sini").tokens
     assert len(tokens) == 4 and "__camptag__" not in tokens
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dokumennya sudah dikirimin ke email kantor ya",  # di-kir-imin: "Imin"
+        "pengamanan pemilu berjalan lancar",  # pen-GaMa-nan
+        "warga beragama hidup rukun",  # ber-a-GaMa
+        "kharisma kepala sekolah kami",  # k-haRISMA
+        "#pengamanan #PengamananTPS",
+    ],
+)
+def test_affixed_words_are_never_split_into_campaign_tags(
+    normalizer: Normalizer, text: str
+) -> None:
+    result = normalizer.normalize(text)
+    assert "__camptag__" not in result.tokens and result.contestants == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("calon2 pemimpin harus jujur", ("calon", "calon", "pemimpin", "harus", "jujur")),
+        ("pendukung2 ribut", ("pendukung", "pendukung", "ribut")),
+        ("no2 ya", ("no", "__ballot__", "ya")),
+        ("rapat tanggal 01 Maret", ("rapat", "tanggal", "1", "maret")),
+        ("01 maret libur", ("1", "maret", "libur")),
+        ("apel jam 08 pagi", ("apel", "jam", "8", "pagi")),
+        ("posyandu di RT 03 RW 05", ("posyandu", "di", "rt", "3", "rw", "5")),
+        ("coblos 02 ya", ("coblos", "__ballot__", "ya")),
+        ("salam 03", ("salam", "__ballot__")),
+    ],
+)
+def test_plurals_dates_and_addresses_are_not_ballot_numbers(
+    text: str, expected: tuple[str, ...]
+) -> None:
+    assert tokens(text) == expected
+
+
+def test_elongated_names_and_curly_apostrophes_are_still_masked(normalizer: Normalizer) -> None:
+    result = normalizer.normalize("Hidup Jokowiii! pilih Prabowooo")
+    assert result.tokens == ("hidup", "__cand__", "pilih", "__cand__")
+    assert result.contestants == ("Joko Widodo", "Prabowo Subianto")
+    assert normalizer.normalize("Aniesss presidenkuuu").contestants == ("Anies Baswedan",)
+    for text in ("Kiai Ma’ruf Amin hadir", "Kiai Ma`ruf Amin hadir", "Kiai Ma'ruf Amin hadir"):
+        curly = normalizer.normalize(text)
+        assert curly.tokens == ("__cand__", "hadir") and curly.contestants == ("Ma'ruf Amin",)

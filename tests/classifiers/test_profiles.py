@@ -175,3 +175,27 @@ def test_invalid_profile_names_file_and_key(tmp_path: Path) -> None:
 def test_unknown_election_lists_the_available_ones() -> None:
     with pytest.raises(ConfigError, match=r"unknown election 'pilpres-2099'.*pilpres-2024"):
         load_profiles(ELECTIONS, ["pilpres-2099"])
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("Semoga cepat sembuh ya bu #amin", ()),  # a prayer
+        ("Semoga berkah #rido Allah", ()),
+        ("Coblos #AMIN", ("Anies Baswedan", "Muhaimin Iskandar")),
+        ("SEMOGA LEKAS SEMBUH, AMIN YA ALLAH", ()),  # shouted: its case says nothing
+        ("HARGANYA PAS BANGET", ()),
+        ("Ayo AMIN!", ("Anies Baswedan", "Muhaimin Iskandar")),
+        ("Jangan lupa bayar PKB tepat waktu di Samsat", ()),  # the motor-vehicle tax
+        ("PKB dukung Anies", ("PKB", "Anies Baswedan")),
+        ("Anaknya gemoy banget, pipinya tembem", ()),
+        ("Pakde saya pensiunan guru", ()),
+        ("Mas Agus tolong kirim laporan", ()),
+        ("Pak Bowo ketua RT kami", ()),
+        ("alumni gama angkatan 2010", ()),
+    ],
+)
+def test_everyday_words_are_not_contestants(
+    normalizer: Normalizer, text: str, named: tuple[str, ...]
+) -> None:
+    assert normalizer.normalize(text).contestants == named
