@@ -23,7 +23,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collectors.base import MAX_REJECT_SAMPLES, Collector, Page, Quota, Reject, Target, register
 from pipeline.errors import CollectorError, InputFileError, UsageError
-from pipeline.records import METRIC_NAMES, POST_FIELDS, Post, RecordError, parse_datetime
+from pipeline.records import (
+    METRIC_NAMES,
+    POST_FIELDS,
+    Post,
+    RecordError,
+    check_encodable,
+    parse_datetime,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +154,7 @@ class _RecordReader:
                 return  # a writer is still appending this line; take it next run
             line += 1
             offset += len(raw_line)
-            text = _decode(raw_line, line == 1).strip()
+            text = self._decode(raw_line, line).strip()
             if not text:
                 continue
             try:
@@ -161,6 +168,9 @@ class _RecordReader:
                     text[:2000],
                 )
                 continue
+            except ValueError as exc:  # e.g. an integer longer than Python will convert
+                yield _Record(line, offset, None, f"invalid JSON: {exc}", text[:2000])
+                continue
             try:
                 post = self._post_from_object(data)
             except (RecordError, ValueError, KeyError, TypeError) as exc:
@@ -173,6 +183,7 @@ class _RecordReader:
             raise RecordError("<record>", "expected a JSON object")
         mapper = _external_mapper(data)
         if mapper is not None:
+            check_encodable(data)  # Post.from_dict checks its own input; mappers do not
             return mapper(data)
         if self.platform and not data.get("platform"):
             data = {**data, "platform": self.platform}
@@ -184,14 +195,14 @@ class _RecordReader:
         header_line = stream.readline()
         if not header_line:
             return
-        header = next(csv.reader([_decode(header_line, True)], delimiter=self.delimiter), [])
+        header = next(csv.reader([self._decode(header_line, 1)], delimiter=self.delimiter), [])
         header = [name.strip() for name in header]
         self._check_header(header)
         if offset < len(header_line):
             offset, line = len(header_line), 1
         else:
             stream.seek(offset)
-        feeder = _LineFeeder(stream, complete_lines_only)
+        feeder = _LineFeeder(stream, complete_lines_only, self._decode, line)
         reader = csv.reader(feeder, delimiter=self.delimiter)
         while True:
             start_line = line + feeder.lines_read + 1
@@ -219,6 +230,21 @@ class _RecordReader:
                 yield _Record(start_line, end, None, _describe(exc), values)
                 continue
             yield _Record(start_line, end, post)
+
+    def _decode(self, raw_line: bytes, line: int) -> str:
+        """A line as text; a byte that is not UTF-8 stops the file, naming its line."""
+        try:
+            # Excel and many Windows tools write a byte-order mark at the start of UTF-8 files.
+            return raw_line.decode("utf-8-sig" if line == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            # A whole file in another encoding (Windows-1252 from Excel) would otherwise be
+            # stored with replacement characters: evidence altered, so refuse the file.
+            advice = "save it as 'CSV UTF-8'" if self.format == "csv" else "save it as UTF-8"
+            raise InputFileError(
+                self.path,
+                line,
+                f"not UTF-8 text ({exc.reason}, byte {exc.start + 1} of the line); {advice}",
+            ) from None
 
     def _check_header(self, header: list[str]) -> None:
         mapping = self._column_map(header)
@@ -279,8 +305,16 @@ class _RecordReader:
 class _LineFeeder:
     """Feeds decoded lines to csv.reader while counting the bytes it has consumed."""
 
-    def __init__(self, stream: IO[bytes], complete_lines_only: bool) -> None:
+    def __init__(
+        self,
+        stream: IO[bytes],
+        complete_lines_only: bool,
+        decode: Callable[[bytes, int], str],
+        line: int,
+    ) -> None:
         self.lines = _lines(stream)
+        self.decode = decode
+        self.first_line = line + 1
         self.complete_lines_only = complete_lines_only
         self.bytes_read = 0
         self.lines_read = 0
@@ -295,7 +329,11 @@ class _LineFeeder:
             self.incomplete = True
         self.bytes_read += len(raw_line)
         self.lines_read += 1
-        return _decode(raw_line, False)
+        if self.incomplete:
+            # A writer may have stopped inside a multi-byte character; the record is dropped
+            # and read again whole next run, so it must not fail the file.
+            return raw_line.decode("utf-8", errors="replace")
+        return self.decode(raw_line, self.first_line + self.lines_read - 1)
 
 
 def _lines(stream: IO[bytes]) -> Iterator[bytes]:
@@ -304,11 +342,6 @@ def _lines(stream: IO[bytes]) -> Iterator[bytes]:
         if not raw_line:
             return
         yield raw_line
-
-
-def _decode(raw_line: bytes, first: bool) -> str:
-    # Excel and many Windows tools write a byte-order mark at the start of UTF-8 files.
-    return raw_line.decode("utf-8-sig" if first else "utf-8", errors="replace")
 
 
 def _describe(exc: Exception) -> str:

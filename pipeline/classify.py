@@ -881,8 +881,10 @@ def format_evaluation(report: dict[str, Any]) -> str:
 # -- netra run ------------------------------------------------------------------------------
 
 
-def score_record(post_key: str, model: LoadedModel, result: TextResult) -> Score:
-    """The stored score of one post from `model`'s result for its text."""
+def score_record(
+    post_key: str, model: LoadedModel, result: TextResult, text_hash: str | None = None
+) -> Score:
+    """The stored score of one post from `model`'s result for its text (hashed `text_hash`)."""
     return Score(
         post_key=post_key,
         model_version=model.version,
@@ -892,6 +894,7 @@ def score_record(post_key: str, model: LoadedModel, result: TextResult) -> Score
         explanation=result.explanation,
         contestants=result.contestants,
         flags=result.flags,
+        text_hash=text_hash,
     )
 
 
@@ -915,11 +918,11 @@ def score_new_posts(
             [stored.text for stored in batch], [stored.post.created_at.date() for stored in batch]
         )
         rows = [
-            (stored.pk, score_record(stored.key, model, result))
+            (stored.pk, score_record(stored.key, model, result, stored.text_hash))
             for stored, result in zip(batch, results, strict=True)
         ]
-        store.write_scores(rows)
-        counts["scored"] += len(rows)
+        # A post edited since this batch was read keeps no score here; the next run scores it.
+        counts["scored"] += store.write_scores(rows)
         counts["partisan"] += sum(result.label == "partisan" for result in results)
         counts["score_flags"] += sum(bool(result.flags) for result in results)
         progress.advance(len(rows))

@@ -296,7 +296,7 @@ def rescore_pending(
             if not items:
                 break
             posts = conn.execute(
-                select(p.c.id, p.c.platform, p.c.post_id, p.c.text, p.c.created_at)
+                select(p.c.id, p.c.platform, p.c.post_id, p.c.text, p.c.text_hash, p.c.created_at)
                 .where(
                     p.c.id.in_(
                         select(o.c.post_pk).where(o.c.item_id.in_([row.id for row in items]))
@@ -328,7 +328,10 @@ def rescore_pending(
         )
         counts["posts_scored"] += store.write_scores(
             [
-                (row.id, score_record(f"{row.platform}:{row.post_id}", model, result))
+                (
+                    row.id,
+                    score_record(f"{row.platform}:{row.post_id}", model, result, row.text_hash),
+                )
                 for row, result in zip(posts, post_results, strict=True)
             ],
             now=moment,

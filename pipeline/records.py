@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +41,9 @@ POST_FIELDS: tuple[str, ...] = (
     "raw",
 )
 REQUIRED_FIELDS: tuple[str, ...] = ("platform", "post_id", "text", "created_at")
+# The largest count a metric may hold: a signed 64-bit integer, what a database BIGINT and most
+# JSON readers keep exactly; anything larger is a broken export, not an audience.
+MAX_METRIC = 2**63 - 1
 
 
 def takes_parent_content(kind: str, text: str, parent_text: str | None) -> bool:
@@ -89,6 +93,52 @@ def format_datetime(value: datetime) -> str:
 def content_hash(text: str) -> str:
     """SHA-256 (hex) of a text as UTF-8; the evidence hash of captured content."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _unencodable(value: Any) -> str | None:
+    """The first character of `value` (a JSON value) that UTF-8 cannot encode, or None."""
+    if isinstance(value, str):
+        if value.isascii():
+            return None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return value[exc.start]
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _unencodable(key) or _unencodable(item)
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found = _unencodable(item)
+            if found:
+                return found
+    return None
+
+
+def check_encodable(data: Mapping[str, Any]) -> None:
+    """Raise RecordError naming the first field holding text that UTF-8 cannot encode."""
+    # JSON may spell a lone UTF-16 surrogate ("\\ud800"); Python decodes it into a str that
+    # neither the evidence hash nor the database can store, so the record is refused here.
+    for name, value in data.items():
+        found = _unencodable(name) or _unencodable(value)
+        if found:
+            raise RecordError(
+                str(name), f"contains {found!r}, a lone surrogate that UTF-8 cannot encode"
+            )
+
+
+def _metric_count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RecordError("metrics", f"{name!r} must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RecordError("metrics", f"{name!r} must be a finite number, got {value!r}")
+    count = int(value)
+    if abs(count) > MAX_METRIC:
+        raise RecordError("metrics", f"{name!r} is too large (more than {MAX_METRIC})")
+    return count
 
 
 def _optional_str(data: Mapping[str, Any], name: str) -> str | None:
@@ -181,6 +231,7 @@ class Post:
         unknown = set(data) - set(POST_FIELDS)
         if unknown:
             raise RecordError(sorted(unknown)[0], "unknown field")
+        check_encodable(data)
         for name in REQUIRED_FIELDS:
             if data.get(name) in (None, ""):
                 if name == "text" and data.get(name) == "":
@@ -197,11 +248,8 @@ class Post:
             raise RecordError("metrics", "expected an object")
         metrics: dict[str, int] = {}
         for name, value in metrics_in.items():
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise RecordError("metrics", f"{name!r} must be a number")
-            metrics[str(name)] = int(value)
+            if value is not None:
+                metrics[str(name)] = _metric_count(str(name), value)
         return cls(
             platform=str(_optional_str(data, "platform")),
             post_id=str(_optional_str(data, "post_id")),
@@ -263,6 +311,10 @@ class Score:
     explanation: tuple[tuple[str, float], ...] = ()
     contestants: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
+    # SHA-256 of the text that was scored (`StoredPost.text_hash` as read). A post can be
+    # edited while it is being scored; the hash keeps a verdict from being filed under a text
+    # it never saw. None means "the post's current text", for callers that cannot race.
+    text_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ together or not at all, so a crash between batches loses nothing and duplicates 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -299,11 +300,24 @@ class Store:
         self, conn: Connection, posts: Sequence[Post], source: str | None, now: datetime
     ) -> WriteResult:
         result = WriteResult()
-        unique: dict[tuple[str, str], Post] = {}
-        for post in posts:
-            unique[(post.platform, post.post_id)] = post  # the latest capture in a batch wins
-        if not unique:
-            return result
+        rounds = _capture_rounds(posts)
+        for captures in rounds:
+            result.add(self._write_round(conn, captures, source, now))
+        # A repeat of a text already in the batch is counted as a later batch would count it.
+        result.unchanged += len(posts) - sum(len(captures) for captures in rounds)
+        if posts:
+            self._upsert_authors(conn, posts, now)
+        return result
+
+    def _write_round(
+        self,
+        conn: Connection,
+        unique: dict[tuple[str, str], _Capture],
+        source: str | None,
+        now: datetime,
+    ) -> WriteResult:
+        """Write captures of distinct posts (one per key), as `_capture_rounds` groups them."""
+        result = WriteResult()
         existing: dict[tuple[str, str], Any] = {}
         by_platform: dict[str, list[str]] = {}
         for platform, post_id in unique:
@@ -323,20 +337,19 @@ class Store:
                 )
                 for row in rows:
                     existing[(row.platform, row.post_id)] = row
-        inserts: list[tuple[Post, str, str]] = []
+        inserts: list[_Capture] = []
         touches: list[dict[str, Any]] = []
-        changed: list[tuple[Any, Post, str]] = []
-        for identity, post in unique.items():
-            text = clean_text(post.text)
-            digest = content_hash(text)
+        changed: list[tuple[Any, _Capture]] = []
+        for identity, capture in unique.items():
+            post, text, digest = capture
             row = existing.get(identity)
             if row is None:
-                inserts.append((post, text, digest))
+                inserts.append(capture)
                 result.new_keys.append(post.key)
             elif row.text_hash == digest:
                 touches.append({"b_id": row.id, "b_metrics": dict(post.metrics), "b_seen": now})
             else:
-                changed.append((row, post, text))
+                changed.append((row, capture))
         if inserts:
             self._bulk_insert_posts(conn, inserts, source, now)
             result.inserted = len(inserts)
@@ -350,13 +363,12 @@ class Store:
                 touches,
             )
             result.unchanged = len(touches)
-        for row, post, text in changed:
+        for row, (post, text, digest) in changed:
             self._supersede(conn, row.id, now)
-            values = _post_values(post, text, content_hash(text))
+            values = _post_values(post, text, digest)
             values.update(version=row.version + 1, first_seen=now, last_seen=now)
             conn.execute(update(table).where(table.c.id == row.id).values(**values))
             result.updated += 1
-        self._upsert_authors(conn, unique.values(), now)
         return result
 
     def _supersede(self, conn: Connection, post_pk: int, now: datetime) -> None:
@@ -518,38 +530,55 @@ class Store:
             last = rows[-1].id
 
     def write_scores(self, rows: Sequence[tuple[int, Score]], now: datetime | None = None) -> int:
-        """Store scores (post pk, Score); a score already stored for that text is kept."""
+        """Store scores (post pk, Score); returns how many were for the post's current text.
+
+        A score is filed under the hash of the text it was computed on (`Score.text_hash`). If
+        the post was edited since that text was read, the score is dropped, not stored: the post
+        stays unscored for that model and is scored again on its new text. A score already
+        stored for a text is kept.
+        """
         if not rows:
             return 0
         scored_at = now or utcnow()
         p, s = schema.posts, schema.scores
         with self.transaction() as conn:
-            hashes = dict(
+            current = dict(
                 conn.execute(
                     select(p.c.id, p.c.text_hash).where(p.c.id.in_([pk for pk, _ in rows]))
                 ).all()
             )
-            values = [
-                {
-                    "post_pk": pk,
-                    "text_hash": hashes[pk],
-                    "model_version": score.model_version,
-                    "score": float(score.score),
-                    "label": score.label,
-                    "threshold": float(score.threshold),
-                    "explanation": [list(item) for item in score.explanation],
-                    "contestants": list(score.contestants),
-                    "flags": list(score.flags),
-                    "scored_at": scored_at,
-                }
-                for pk, score in rows
-                if pk in hashes
-            ]
-            dialect = postgresql if not self.is_sqlite else sqlite
-            statement = dialect.insert(s).on_conflict_do_nothing(
-                index_elements=["post_pk", "model_version", "text_hash"]
-            )
-            conn.execute(statement, values)
+            values = []
+            for pk, score in rows:
+                text_hash = current.get(pk)
+                # An edit committed after this read cannot misfile the score either: it is kept
+                # under the hash read here, which is the hash of the text that was scored.
+                if text_hash is None or score.text_hash not in (None, text_hash):
+                    continue
+                values.append(
+                    {
+                        "post_pk": pk,
+                        "text_hash": text_hash,
+                        "model_version": score.model_version,
+                        "score": float(score.score),
+                        "label": score.label,
+                        "threshold": float(score.threshold),
+                        "explanation": [list(item) for item in score.explanation],
+                        "contestants": list(score.contestants),
+                        "flags": list(score.flags),
+                        "scored_at": scored_at,
+                    }
+                )
+            if len(values) < len(rows):
+                log.info(
+                    "%d score(s) not stored: the post was edited or removed while it was scored",
+                    len(rows) - len(values),
+                )
+            if values:
+                dialect = postgresql if not self.is_sqlite else sqlite
+                statement = dialect.insert(s).on_conflict_do_nothing(
+                    index_elements=["post_pk", "model_version", "text_hash"]
+                )
+                conn.execute(statement, values)
         return len(values)
 
     def latest_score(self, post_pk: int, model_version: str | None = None) -> dict[str, Any] | None:
@@ -697,6 +726,41 @@ class Store:
                     conn.execute(select(func.count()).select_from(table)).scalar() or 0
                 )
         return result
+
+
+# A post as it will be stored: the Post, its stored text and that text's hash.
+_Capture = tuple[Post, str, str]
+
+
+def _capture_rounds(posts: Sequence[Post]) -> list[dict[tuple[str, str], _Capture]]:
+    """Split a batch into rounds that each hold a post at most once, in capture order.
+
+    Written in order, the rounds store exactly what one batch per capture would: each change of
+    a post's text within the batch starts its next round, so an edit becomes a new version and
+    the text before it is kept in post_versions. A repeat of the same text only refreshes the
+    metrics, as a later batch would.
+    """
+    rounds: list[dict[tuple[str, str], _Capture]] = []
+    latest: dict[tuple[str, str], int] = {}
+    for post in posts:
+        identity = (post.platform, post.post_id)
+        text = clean_text(post.text)
+        digest = content_hash(text)
+        index = latest.get(identity)
+        if index is not None:
+            held, held_text, held_digest = rounds[index][identity]
+            if held_digest == digest:
+                refreshed = dataclasses.replace(held, metrics=post.metrics)
+                rounds[index][identity] = (refreshed, held_text, held_digest)
+                continue
+            index += 1
+        else:
+            index = 0
+        if index == len(rounds):
+            rounds.append({})
+        rounds[index][identity] = (post, text, digest)
+        latest[identity] = index
+    return rounds
 
 
 _BULK_POST_COLUMNS: tuple[str, ...] = (

@@ -6,7 +6,9 @@ import csv
 import io
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +24,7 @@ from pipeline.classify import (
 )
 from pipeline.config import ClassifierConfig, Config, PathsConfig
 from pipeline.errors import InputFileError, UsageError
-from pipeline.store import Store
+from pipeline.store import Store, StoredPost
 from tests.conftest import PROJECT_ROOT, make_post, netra
 
 ROWS = [
@@ -194,6 +196,61 @@ def test_score_new_posts_stores_scores_once(sqlite_store: Store, model: LoadedMo
     latest = sqlite_store.latest_score(stored.pk, model.version)
     assert latest is not None and latest["label"] == "partisan"
     assert latest["model_version"] == model.version
+
+
+def test_score_new_posts_does_not_file_a_score_under_a_text_edited_meanwhile(
+    sqlite_store: Store, model: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = make_post(1, text="Rapat koordinasi pelayanan publik di kantor kecamatan.")
+    after = make_post(1, text="Ayo coblos nomor 1, #BersamaBE menang!")
+    sqlite_store.write_stream([before, make_post(2)])
+    read_batches = sqlite_store.iter_unscored
+
+    def edited_while_scoring(
+        model_version: str, batch_size: int = 1000
+    ) -> Iterator[list[StoredPost]]:
+        for batch in read_batches(model_version, batch_size):
+            sqlite_store.write_batch([after])  # a collector stores an edit mid-scoring
+            yield batch
+
+    monkeypatch.setattr(sqlite_store, "iter_unscored", edited_while_scoring)
+    assert score_new_posts(sqlite_store, model)["scored"] == 1  # only the unedited post
+    stored = sqlite_store.get_post(after.key)
+    assert stored is not None and stored.text == after.text
+    assert sqlite_store.latest_score(stored.pk, model.version) is None
+    monkeypatch.undo()
+    assert score_new_posts(sqlite_store, model)["scored"] == 1  # the edit, scored on its text
+    latest = sqlite_store.latest_score(stored.pk, model.version)
+    assert latest is not None and latest["label"] == "partisan"
+    assert latest["text_hash"] == stored.text_hash
+
+
+def test_rescoring_the_queue_does_not_file_a_score_under_a_text_edited_meanwhile(
+    sqlite_store: Store, model: LoadedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.models import rescore_pending
+    from pipeline.queue import link_and_enqueue
+    from tests.test_queue import asn_post, score_posts, setup_registry
+
+    setup_registry(sqlite_store, tmp_path)
+    sqlite_store.write_batch([asn_post(1)])
+    score_posts(sqlite_store, {asn_post(1).key: 0.9}, model="old-model")
+    assert link_and_enqueue(Config(), sqlite_store)["queued"] == 1
+    edited = asn_post(1, text="Selamat pagi, upacara bendera di sekolah.")
+    score = model.score
+
+    def edited_while_scoring(*args: Any, **kwargs: Any) -> Any:
+        sqlite_store.write_batch([edited])  # a collector stores an edit mid-scoring
+        return score(*args, **kwargs)
+
+    monkeypatch.setattr(model, "score", edited_while_scoring)
+    assert rescore_pending(sqlite_store, model)["posts_scored"] == 0
+    stored = sqlite_store.get_post(edited.key)
+    assert stored is not None and stored.text == edited.text
+    assert sqlite_store.latest_score(stored.pk, model.version) is None
+    assert [post.key for batch in sqlite_store.iter_unscored(model.version) for post in batch] == [
+        edited.key
+    ]
 
 
 def test_configured_threshold_labels_and_is_stored(sqlite_store: Store, model: LoadedModel) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,40 @@ def test_database_url_from_environment(tmp_path: Path, database: str) -> None:
     result = netra("status", cwd=tmp_path, env={"NETRA_DATABASE_URL": database})
     assert result.returncode == 0
     assert "cli.db" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"metrics": {"likes": float("inf")}}, "field 'metrics': 'likes' must be a finite number"),
+        ({"author_name": "Budi \udfff"}, "field 'author_name': contains '\\udfff'"),
+        ({"text": "bad \ud800"}, "field 'text': contains '\\ud800'"),
+    ],
+)
+def test_values_the_store_cannot_keep_exit_2_or_are_skipped(
+    tmp_path: Path, database: str, change: dict[str, object], message: str
+) -> None:
+    # written as an export spells them: 1e400 and the escape \ud800
+    bad = json.dumps({**make_post(2).to_dict(), **change}).replace("Infinity", "1e400")
+    path = tmp_path / "bad.jsonl"
+    path.write_text(make_post(1).to_json() + "\n" + bad + "\n", encoding="utf-8")
+    result = netra("import", str(path), "--database", database, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"{path}:2: {message}" in result.stderr and "Traceback" not in result.stderr
+    assert "posts            0" in netra("status", "--database", database, cwd=tmp_path).stdout
+    skipped = netra("import", str(path), "--skip-invalid", "--database", database, cwd=tmp_path)
+    assert skipped.returncode == 0, skipped.stderr
+    assert "1 new" in skipped.stdout and "1 invalid lines skipped" in skipped.stdout
+
+
+def test_a_windows_1252_csv_exits_2_and_stores_nothing(tmp_path: Path, database: str) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(
+        b"platform,post_id,text,created_at\n"
+        b"x,1,ayo,2024-01-01T00:00:00Z\n"
+        b"x,2,Caf\xe9 \x93coblos 02\x94,2024-01-01T00:00:00Z\n"
+    )
+    result = netra("import", str(path), "--database", database, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{path}:3: not UTF-8 text" in result.stderr
+    assert "posts            0" in netra("status", "--database", database, cwd=tmp_path).stdout

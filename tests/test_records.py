@@ -61,6 +61,41 @@ def test_bad_fields_are_named(change: dict[str, object], field: str) -> None:
     assert info.value.field == field
 
 
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"metrics": {"likes": float("inf")}}, "metrics", "'likes' must be a finite number"),
+        ({"metrics": {"views": float("nan")}}, "metrics", "'views' must be a finite number"),
+        ({"metrics": {"likes": 1e300}}, "metrics", "'likes' is too large"),
+        ({"metrics": {"shares": 2**64}}, "metrics", "'shares' is too large"),
+        ({"text": "bad \ud800"}, "text", "lone surrogate"),
+        ({"author_name": "Budi \udfff"}, "author_name", "lone surrogate"),
+        ({"metrics": {"\ud800": 1}}, "metrics", "lone surrogate"),
+        ({"raw": {"items": [{"caption": "x\udc80"}]}}, "raw", "lone surrogate"),
+    ],
+)
+def test_values_the_store_cannot_keep_are_named(
+    change: dict[str, object], field: str, message: str
+) -> None:
+    with pytest.raises(RecordError, match=message) as info:
+        Post.from_dict({**make_post(1).to_dict(), **change})
+    assert info.value.field == field
+    line = json.dumps(
+        {**make_post(1).to_dict(), **change}
+    )  # as an export spells them: 1e400, \ud800
+    with pytest.raises(RecordError) as parsed:
+        Post.from_json(line.replace("Infinity", "1e400"))
+    assert parsed.value.field == field
+
+
+def test_metrics_at_the_limit_and_escaped_emoji_are_kept() -> None:
+    data = {**make_post(1).to_dict(), "text": "mantap 😀", "metrics": {"views": 2**63 - 1}}
+    line = json.dumps(data)  # JSON escapes the emoji as the surrogate pair \ud83d\ude00
+    assert "\\ud83d\\ude00" in line
+    post = Post.from_json(line)
+    assert post.text == "mantap 😀" and post.metrics == {"views": 2**63 - 1}
+
+
 def test_key_and_hash_are_stable() -> None:
     post = make_post(5)
     assert post.key == "x:1005"

@@ -127,3 +127,79 @@ def test_upgrade_in_place_keeps_existing_data(database_url: str) -> None:
     tables = set(inspect(store.engine).get_table_names())
     assert {"posts", "post_versions", "authors", "sources", "runs", "scores"} <= tables
     store.close()
+
+
+def _history(store: Store, key: str) -> tuple[str, int, list[str], dict[str, int]]:
+    stored = store.get_post(key)
+    assert stored is not None
+    earlier = [version["text"] for version in store.post_versions(stored.pk)]
+    return stored.text, stored.version, earlier, dict(stored.post.metrics)
+
+
+def test_an_edit_captured_in_the_same_batch_is_stored_as_two_batches_would(store: Store) -> None:
+    def captures(number: int) -> list[Post]:
+        first = make_post(number, text="Ayo coblos nomor 2 (asli)", metrics={"likes": 1})
+        return [
+            first,
+            dataclasses.replace(first, metrics={"likes": 2}),  # same text: metrics only
+            make_post(number + 1),
+            make_post(number, text="Hari ini upacara (sudah diedit)", metrics={"likes": 3}),
+            make_post(number, text="Ayo coblos nomor 2 (asli)", metrics={"likes": 4}),  # reverted
+        ]
+
+    for post in captures(10):
+        store.write_batch([post])
+    in_one = store.write_batch(captures(20))
+    assert (in_one.inserted, in_one.updated, in_one.unchanged) == (2, 2, 1)
+    assert in_one.new_keys == ["x:1020", "x:1021"]
+    assert _history(store, "x:1020") == _history(store, "x:1010")
+    assert _history(store, "x:1020") == (
+        "Ayo coblos nomor 2 (asli)",
+        3,
+        ["Ayo coblos nomor 2 (asli)", "Hari ini upacara (sudah diedit)"],
+        {"likes": 4},
+    )
+    # the same through the streaming import path, on a post that is already stored
+    store.write_stream(captures(20)[3:])
+    assert _history(store, "x:1020")[1:3] == (
+        5,
+        [
+            "Ayo coblos nomor 2 (asli)",
+            "Hari ini upacara (sudah diedit)",
+            "Ayo coblos nomor 2 (asli)",
+            "Hari ini upacara (sudah diedit)",
+        ],
+    )
+
+
+def test_identical_captures_in_one_batch_stay_one_version(store: Store) -> None:
+    first = make_post(1, metrics={"likes": 1})
+    result = store.write_batch([first, dataclasses.replace(first, metrics={"likes": 7})])
+    assert (result.inserted, result.updated, result.unchanged) == (1, 0, 1)
+    assert _history(store, "x:1001") == (first.text, 1, [], {"likes": 7})
+
+
+def test_a_score_of_a_text_edited_meanwhile_is_not_filed_under_the_new_text(store: Store) -> None:
+    store.write_batch([make_post(1, text="Selamat pagi, upacara di sekolah.")])
+    (read,) = next(store.iter_unscored("m1"))
+    # a collector stores an edit between the scorer's read and its write
+    store.write_batch([make_post(1, text="Coblos 02 tanggal 14, wajib!")])
+    stale = Score(
+        post_key=read.key,
+        model_version="m1",
+        score=0.03,
+        label="not_partisan",
+        threshold=0.5,
+        text_hash=read.text_hash,
+    )
+    assert store.write_scores([(read.pk, stale)]) == 0
+    assert store.counts()["scores"] == 0
+    assert store.latest_score(read.pk, "m1") is None
+    (again,) = next(store.iter_unscored("m1"))  # scored again, on the new text
+    assert again.pk == read.pk and again.text == "Coblos 02 tanggal 14, wajib!"
+    fresh = dataclasses.replace(stale, score=0.97, label="partisan", text_hash=again.text_hash)
+    assert store.write_scores([(again.pk, fresh)]) == 1
+    latest = store.latest_score(again.pk, "m1")
+    assert latest is not None and latest["score"] == 0.97
+    assert latest["text_hash"] == again.text_hash
+    assert list(store.iter_unscored("m1")) == []

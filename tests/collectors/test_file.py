@@ -191,3 +191,75 @@ def test_the_collector_pages_and_skips_when_asked(tmp_path: Path) -> None:
         _collector(skip_invalid=True).collect(Target.parse(f"path:{path}"), pages[0].cursor)
     )
     assert sum(len(page.posts) for page in rest) == 700
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_its_line(tmp_path: Path) -> None:
+    header = b"platform,post_id,text,created_at\n"
+    windows = tmp_path / "excel.csv"  # Windows-1252, as Excel saves "CSV" on Windows
+    windows.write_bytes(header + b"x,1,Caf\xe9 \x93coblos 02\x94 \x96 ayo,2024-01-01T00:00:00Z\n")
+    for skip_invalid in (False, True):  # a whole file in another encoding is not one bad line
+        with pytest.raises(InputFileError, match=r"excel\.csv:2: not UTF-8 text .*'CSV UTF-8'"):
+            list(read_posts_file(windows, skip_invalid=skip_invalid))
+    latin = tmp_path / "posts.jsonl"
+    latin.write_bytes(make_post(1).to_json().encode() + b"\n" + b'{"text": "Caf\xe9"}\n')
+    with pytest.raises(InputFileError, match=r"posts\.jsonl:2: not UTF-8 text"):
+        list(read_posts_file(latin))
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbfplatform,post_id,text,created_at\n"
+        + "x,1,Café “coblos 02” – ayo,2024-01-01T00:00:00Z\n".encode()
+    )
+    [(line, post)] = list(read_posts_file(path))
+    assert line == 2 and post.text == "Café “coblos 02” – ayo"
+    jsonl = tmp_path / "posts.jsonl"
+    jsonl.write_bytes(b"\xef\xbb\xbf" + make_post(1).to_json().encode() + b"\n")
+    assert [post for _, post in read_posts_file(jsonl)] == [make_post(1)]
+
+
+def test_a_half_written_multibyte_character_waits_for_the_next_run(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    header = "platform,post_id,text,created_at\n"
+    whole = "x,2,Café,2024-01-01T00:00:00Z\n".encode()
+    path.write_bytes(header.encode() + b"x,1,a,2024-01-01T00:00:00Z\n" + whole[:8])
+    first = list(_collector().collect(Target.parse(f"path:{path}")))
+    assert [post.post_id for page in first for post in page.posts] == ["1"]
+    path.write_bytes(header.encode() + b"x,1,a,2024-01-01T00:00:00Z\n" + whole)
+    second = list(_collector().collect(Target.parse(f"path:{path}"), first[-1].cursor))
+    assert [post.text for page in second for post in page.posts] == ["Café"]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{"likes": 1e400}', r"field 'metrics': 'likes' must be a finite number"),
+        ('{"likes": 1e30}', r"field 'metrics': 'likes' is too large"),
+        ('{"likes": 1' + "0" * 5000 + "}", r"invalid JSON"),
+    ],
+)
+def test_metric_numbers_the_store_cannot_keep_are_named(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    data = make_post(2).to_json().replace('"metrics":{"likes":2}', f'"metrics":{value}')
+    path = tmp_path / "posts.jsonl"
+    path.write_text(make_post(1).to_json() + "\n" + data + "\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match=rf"posts\.jsonl:2: {message}"):
+        list(read_posts_file(path))
+    assert [post for _, post in read_posts_file(path, skip_invalid=True)] == [make_post(1)]
+
+
+def test_text_with_a_lone_surrogate_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "posts.jsonl"
+    escaped = make_post(2).to_json().replace('"author_name":"Warga 2"', '"author_name":"W\\ud800"')
+    path.write_text(make_post(1).to_json() + "\n" + escaped + "\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"posts\.jsonl:2: field 'author_name': .*surrogate"):
+        list(read_posts_file(path))
+    assert [post for _, post in read_posts_file(path, skip_invalid=True)] == [make_post(1)]
+    export = FIXTURES / "file" / "zeeschuimer_tiktok.ndjson"  # mapped exports are checked too
+    first = export.read_text(encoding="utf-8").splitlines()[0]
+    mapped = tmp_path / "tiktok.ndjson"
+    mapped.write_text(first.replace("guru_contoh_tt", "guru\\udc00", 1) + "\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"tiktok\.ndjson:1: field .*surrogate"):
+        list(read_posts_file(mapped))
