@@ -39,8 +39,7 @@ ALL_LEVELS: tuple[str, ...] = (*REGISTRY_LEVELS, "self_declared")
 CONFIDENCE: dict[str, float] = {
     "user_id": 0.99,
     "profile_url_id": 0.97,
-    "handle": 0.95,
-    "handle_unverified": 0.9,
+    "handle_unverified": 0.9,  # a handle match: no account id could be compared
     "profile_url_handle": 0.88,
     "permalink_handle": 0.85,
     "name_agency_min": 0.5,
@@ -408,9 +407,15 @@ class Linker:
                 if _handle_taken(account, author_id, handle, rejected):
                     return None
                 if level == "handle":
-                    verified = account.user_id or account.url_user_id
-                    confidence = CONFIDENCE["handle" if verified else "handle_unverified"]
+                    # Only an account id proves the account is the registered one. Reaching here
+                    # means no id could be compared: either the post carries none (a registered
+                    # id is then no proof: the handle may have passed to someone else) or the
+                    # registry has none. Both are the same, unverified handle match.
+                    registered_id = account.user_id or account.url_user_id
+                    confidence = CONFIDENCE["handle_unverified"]
                     evidence = {"handle": handle, "handle_as_captured": handle_raw}
+                    if registered_id and not author_id:
+                        evidence["registered_id_not_compared"] = True
                 else:
                     confidence = CONFIDENCE["profile_url_handle"]
                     evidence = {"handle": handle, "profile_url": account.profile_url}

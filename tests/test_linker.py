@@ -93,6 +93,10 @@ def test_user_id_links_even_after_a_rename(linker: Linker) -> None:
 def test_handle_case_and_url_variants_link(linker: Linker, handle: str) -> None:
     result = link(linker, "x", None, handle)
     assert (result.level, result.account_id) == ("handle", 1)
+    # Budi's registered id cannot be compared with a post that carries none: the match is no
+    # surer than any other handle match, and the evidence says why
+    assert result.confidence == pytest.approx(0.9)
+    assert result.evidence["registered_id_not_compared"] is True
 
 
 def test_a_handle_now_held_by_another_account_does_not_link(linker: Linker) -> None:
