@@ -544,6 +544,43 @@ def _reject(result: ParsedItems, item: object, exc: Exception, context: str) -> 
         result.rejects.append(Reject(reason, item))
 
 
+def profile_text(name: str | None, bio: str | None) -> str:
+    """What a `profile` record says: the account's display name and bio, one per line."""
+    return "\n".join(part for part in ((name or "").strip(), (bio or "").strip()) if part)
+
+
+def follow_record(
+    subject: Post,
+    follower_id: str,
+    *,
+    handle: str | None,
+    name: str | None,
+    bio: str | None,
+    url: str | None,
+    observed: datetime,
+    raw: Mapping[str, Any],
+) -> Post:
+    """A `follow` record: account `follower_id` follows `subject`'s account (a `profile`).
+
+    No platform says when an account followed another, so `created_at` is when Netra saw it
+    (`raw["netra_observed"]` says so). The text is empty: a follow's content is the profile.
+    """
+    return Post(
+        platform=subject.platform,
+        post_id=f"{subject.post_id}#followed-by-{follower_id}",
+        url=url or subject.url,
+        author_id=follower_id,
+        author_handle=handle or None,
+        author_name=name or None,
+        author_bio=bio or None,
+        text="",
+        created_at=observed,
+        parent_id=subject.post_id,
+        kind="follow",
+        raw={**raw, "netra_observed": True},
+    )
+
+
 def int_metrics(source: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, int]:
     """Metrics by name from `source[field]`, keeping only the counts the platform sent as ints."""
     return {

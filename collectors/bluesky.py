@@ -32,10 +32,12 @@ from collectors.base import (
     ParsedItems,
     Quota,
     Target,
+    follow_record,
     int_metrics,
     parse_items,
     parse_positioned,
     parse_time,
+    profile_text,
     register,
     time_position,
     walk_newest_first,
@@ -250,7 +252,7 @@ def parse_profile(view: Mapping[str, Any], observed: datetime) -> Post:
         author_handle=handle,
         author_name=name or None,
         author_bio=bio or None,
-        text="\n".join(part for part in (name, bio) if part),
+        text=profile_text(name, bio),
         created_at=parse_time(when) if when else observed,
         kind="profile",
         raw=dict(view),
@@ -261,20 +263,16 @@ def parse_follow(view: Mapping[str, Any], subject: Post, observed: datetime) -> 
     """A `follow` record: the account in `view` follows `subject`'s account, seen `observed`."""
     did = str(view["did"])
     handle = view.get("handle") or None
-    return Post(
-        platform="bluesky",
-        post_id=f"{subject.post_id}#followed-by-{did}",
+    return follow_record(
+        subject,
+        did,
+        handle=handle,
+        name=view.get("displayName"),
+        bio=view.get("description"),
         # where a reviewer sees it: the follower's list of accounts it follows
         url=f"{profile_link(handle or did)}/follows",
-        author_id=did,
-        author_handle=handle,
-        author_name=view.get("displayName") or None,
-        author_bio=view.get("description") or None,
-        text="",  # a follow has no words of its own; its content is the followed profile
-        created_at=observed,  # the platform does not say when; this is when Netra saw it
-        parent_id=subject.post_id,
-        kind="follow",
-        raw={**view, "netra_observed": True},
+        observed=observed,
+        raw=view,
     )
 
 

@@ -31,12 +31,14 @@ from collectors.base import (
     ParsedItems,
     Quota,
     Target,
+    follow_record,
     html_to_text,
     int_metrics,
     number_position,
     parse_items,
     parse_positioned,
     parse_time,
+    profile_text,
     register,
     walk_newest_first,
     walk_until_known,
@@ -149,7 +151,7 @@ def parse_profile(account: Mapping[str, Any], host: str, observed: datetime) -> 
         author_handle=account_handle(account, host),
         author_name=name or None,
         author_bio=bio or None,
-        text="\n".join(part for part in (name, bio) if part),
+        text=profile_text(name, bio),
         created_at=parse_time(created) if created else observed,
         kind="profile",
         raw=dict(account),
@@ -159,20 +161,16 @@ def parse_profile(account: Mapping[str, Any], host: str, observed: datetime) -> 
 def parse_follow(account: Mapping[str, Any], subject: Post, host: str, observed: datetime) -> Post:
     """A `follow` record: `account` follows `subject`'s account; `observed` is when seen."""
     url = account.get("url") or None
-    return Post(
-        platform="mastodon",
-        post_id=f"{subject.post_id}#followed-by-{host}/{account['id']}",
+    return follow_record(
+        subject,
+        f"{host}/{account['id']}",
+        handle=account_handle(account, host),
+        name=account.get("display_name"),
+        bio=html_to_text(account.get("note")),
         # where a reviewer sees it: the follower's list of accounts it follows
-        url=f"{url.rstrip('/')}/following" if url else subject.url,
-        author_id=f"{host}/{account['id']}",
-        author_handle=account_handle(account, host),
-        author_name=account.get("display_name") or None,
-        author_bio=html_to_text(account.get("note")) or None,
-        text="",  # a follow has no words of its own; its content is the followed profile
-        created_at=observed,  # the API does not say when; this is when Netra saw it
-        parent_id=subject.post_id,
-        kind="follow",
-        raw={**account, "netra_observed": True},
+        url=f"{url.rstrip('/')}/following" if url else None,
+        observed=observed,
+        raw=account,
     )
 
 

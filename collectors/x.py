@@ -29,11 +29,13 @@ from collectors.base import (
     ParsedItems,
     Quota,
     Target,
+    follow_record,
     int_metrics,
     number_position,
     parse_items,
     parse_positioned,
     parse_time,
+    profile_text,
     register,
     walk_newest_first,
     walk_until_known,
@@ -189,7 +191,7 @@ def parse_profile(user: Mapping[str, Any], observed: datetime) -> Post:
         author_handle=username,
         author_name=name or None,
         author_bio=bio or None,
-        text="\n".join(part for part in (name, bio) if part),
+        text=profile_text(name, bio),
         created_at=parse_time(user["created_at"]) if user.get("created_at") else observed,
         kind="profile",
         raw=dict(user),
@@ -199,20 +201,16 @@ def parse_profile(user: Mapping[str, Any], observed: datetime) -> Post:
 def parse_follow(user: Mapping[str, Any], subject: Post, observed: datetime) -> Post:
     """A `follow` record: `user` follows `subject`'s account; `observed` is when it was seen."""
     username = user.get("username") or None
-    return Post(
-        platform="x",
-        post_id=f"{subject.post_id}#followed-by-{user['id']}",
+    return follow_record(
+        subject,
+        str(user["id"]),
+        handle=username,
+        name=user.get("name"),
+        bio=html.unescape(str(user.get("description") or "")),
         # where a reviewer sees it: the follower's list of accounts it follows
-        url=f"https://x.com/{username}/following" if username else subject.url,
-        author_id=str(user["id"]),
-        author_handle=username,
-        author_name=user.get("name") or None,
-        author_bio=html.unescape(str(user.get("description") or "")) or None,
-        text="",  # a follow has no words of its own; its content is the followed profile
-        created_at=observed,  # the API does not say when; this is when Netra saw it
-        parent_id=subject.post_id,
-        kind="follow",
-        raw={**user, "netra_observed": True},
+        url=f"https://x.com/{username}/following" if username else None,
+        observed=observed,
+        raw=user,
     )
 
 
