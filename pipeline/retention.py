@@ -11,6 +11,7 @@ is recorded in `runs` (the record of processing); a dry run only counts.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,23 @@ log = logging.getLogger(__name__)
 CHUNK = 500
 
 
+def _parent_of_a_child_with(table: Any, name: str, *condition: Callable[[Any], Any]) -> Any:
+    """EXISTS: the post is the parent of a post that has a row in `table` (meeting `condition`)."""
+    p = schema.posts
+    child = schema.posts.alias(f"child_{name}")
+    row = table.alias(f"child_{name}_row")
+    return (
+        select(child.c.id)
+        .join(row, row.c.post_pk == child.c.id)
+        .where(
+            child.c.platform == p.c.platform,
+            child.c.parent_id == p.c.post_id,
+            *(check(row) for check in condition),
+        )
+        .exists()
+    )
+
+
 def _expired_posts(cutoff: datetime) -> Any:
     p, m, o, e, t = (
         schema.posts,
@@ -34,37 +52,18 @@ def _expired_posts(cutoff: datetime) -> Any:
         schema.evidence,
         schema.tips,
     )
-    child = schema.posts.alias("child")
-    child_match = schema.matches.alias("child_match")
     linked = (
         select(m.c.post_pk).where(m.c.post_pk == p.c.id, m.c.level.in_(REGISTRY_LEVELS)).exists()
     )
     queued = select(o.c.id).where(o.c.post_pk == p.c.id).exists()
     evidenced = select(e.c.id).where(e.c.post_pk == p.c.id).exists()
     tipped = select(t.c.id).where(t.c.post_pk == p.c.id).exists()
-    context_of_linked = (
-        select(child.c.id)
-        .join(child_match, child_match.c.post_pk == child.c.id)
-        .where(
-            child.c.platform == p.c.platform,
-            child.c.parent_id == p.c.post_id,
-            child_match.c.level.in_(REGISTRY_LEVELS),
-        )
-        .exists()
+    context_of_linked = _parent_of_a_child_with(
+        m, "match", lambda row: row.c.level.in_(REGISTRY_LEVELS)
     )
     # The parent of evidence is what a like, a follow or a bare repost was judged on: it stays
     # as long as the evidence does, even after the child's author leaves the registry.
-    judged_child = schema.posts.alias("judged_child")
-    child_evidence = schema.evidence.alias("child_evidence")
-    context_of_evidence = (
-        select(judged_child.c.id)
-        .join(child_evidence, child_evidence.c.post_pk == judged_child.c.id)
-        .where(
-            judged_child.c.platform == p.c.platform,
-            judged_child.c.parent_id == p.c.post_id,
-        )
-        .exists()
-    )
+    context_of_evidence = _parent_of_a_child_with(e, "evidence")
     return select(p.c.id).where(
         p.c.last_seen < cutoff,
         ~linked,
