@@ -17,6 +17,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -61,8 +63,56 @@ def check_version_name(version: str) -> str:
 
 
 def write_model_dir(directory: Path, pipeline: Any, card: dict[str, Any], card_md: str) -> None:
-    """Write model, card and manifest; the manifest is written last."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write model, card and manifest into a new sibling directory, then rename it into place.
+
+    A crash leaves at most a hidden `.<name>.*.tmp` sibling, never a `directory` whose files
+    disagree. An existing `directory` (a rebuild of the same version, as `netra train` on the
+    same data does) is replaced only once the new one is complete.
+    """
+    parent = directory.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    temporary = _new_sibling(directory, "tmp")
+    try:
+        _write_files(temporary, pipeline, card, card_md)
+        _move_into_place(temporary, directory)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def _move_into_place(temporary: Path, directory: Path) -> None:
+    try:
+        os.rename(temporary, directory)  # atomic while `directory` does not exist
+        return
+    except OSError:
+        if not directory.is_dir():
+            raise
+    # POSIX cannot rename over a non-empty directory: move the old one aside first. A reader
+    # in between finds no directory (a clear ModelError), never a mix of old and new files.
+    old = _new_sibling(directory, "old")
+    os.rename(directory, old / directory.name)
+    try:
+        os.rename(temporary, directory)
+    except OSError:
+        os.rename(old / directory.name, directory)  # if this fails too, `old` keeps the model
+        old.rmdir()
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _new_sibling(directory: Path, suffix: str) -> Path:
+    """A new hidden, uniquely named directory beside `directory` (mode from the umask)."""
+    while True:
+        candidate = directory.parent / f".{directory.name}.{uuid.uuid4().hex[:12]}.{suffix}"
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+
+
+def _write_files(directory: Path, pipeline: Any, card: dict[str, Any], card_md: str) -> None:
+    """Model, card and manifest into `directory`; the manifest last."""
     sio.dump(pipeline, directory / MODEL_FILE, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
     (directory / CARD_JSON).write_text(
         json.dumps(card, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,12 +23,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy import Connection
 
 from collectors import COLLECTORS, Collector, HttpPolicy, Page, Target, get_collector
 from collectors.base import Reject
 from collectors.tips import file_sha256, make_tip_post
 from pipeline.config import Config, HttpConfig, SourceConfig
 from pipeline.errors import CollectorError, CredentialMissing, NetraError, UsageError
+from pipeline.leases import LeaseLost
 from pipeline.progress import Progress
 from pipeline.records import Post
 from pipeline.store import Store
@@ -160,6 +162,11 @@ def make_collector(source: SourceConfig, http: HttpPolicy, environ: Mapping[str,
     )
 
 
+# Source name -> a check run inside each page's write transaction (e.g. "this run still holds
+# the source's lease"); it raises to refuse the page.
+WriteGuard = Callable[[str], Callable[[Connection], None]]
+
+
 class _Shared:
     """What concurrently running sources share: the store (one writer at a time) and progress."""
 
@@ -169,6 +176,7 @@ class _Shared:
         progress: Progress,
         debug_dir: Path | None,
         stop: threading.Event | None = None,
+        write_guard: WriteGuard | None = None,
     ) -> None:
         self.store = store
         self.progress = progress
@@ -176,6 +184,7 @@ class _Shared:
         self.lock = threading.Lock()
         self.stop = stop or threading.Event()
         self.new_keys: list[str] = []
+        self.write_guard = write_guard
 
 
 def collect_sources(
@@ -188,16 +197,19 @@ def collect_sources(
     policy: HttpPolicy | None = None,
     debug_dir: Path | None = None,
     stop: threading.Event | None = None,
+    write_guard: WriteGuard | None = None,
 ) -> CollectReport:
     """Collect every enabled source into the store, concurrently; failures are reported.
 
     Setting `stop` (SIGTERM in the scheduler) lets each running source finish and commit its
     current page, then return; sources not started yet are skipped. Cursors stay consistent.
+    `write_guard(source)` is checked in every page's write transaction; when it raises
+    LeaseLost the source stops there (its pages so far are stored with their cursors).
     """
     progress = progress or Progress()
     sources = [source for source in config.sources if source.enabled]
     http = policy or build_policy(config.http, client, sources)
-    shared = _Shared(store, progress, debug_dir or config.paths.debug_dir, stop)
+    shared = _Shared(store, progress, debug_dir or config.paths.debug_dir, stop, write_guard)
     report = CollectReport()
     progress.start("collect")
     workers = max(1, min(config.http.concurrency, len(sources) or 1))
@@ -237,6 +249,7 @@ def _collect_source(
         log.error("source %s: %s", source.name, result.errors[-1])
         return result
     failed_targets = 0
+    guard = shared.write_guard(source.name) if shared.write_guard else None
     for text, target in zip(source.targets, targets, strict=True):
         if shared.stop.is_set():
             break
@@ -245,9 +258,14 @@ def _collect_source(
             with shared.lock:
                 cursor = shared.store.get_cursor(store_name)
             for page in collector.collect(target, cursor, limit=source.limit):
-                _commit(page, store_name, result, shared)
+                _commit(page, store_name, result, shared, guard)
                 if shared.stop.is_set():
                     break
+        except LeaseLost as exc:
+            # Another process runs this source now: no further page or target of it here.
+            result.errors.append(str(exc))
+            failed_targets = len(targets)
+            break
         except CredentialMissing as exc:
             # The same variable is missing for every target: stop the source here.
             result.errors.append(str(exc))
@@ -269,9 +287,17 @@ def _collect_source(
     return result
 
 
-def _commit(page: Page, store_name: str, result: SourceResult, shared: _Shared) -> None:
+def _commit(
+    page: Page,
+    store_name: str,
+    result: SourceResult,
+    shared: _Shared,
+    guard: Callable[[Connection], None] | None = None,
+) -> None:
     with shared.lock:
-        written = shared.store.write_batch(page.posts, source=store_name, cursor=page.cursor)
+        written = shared.store.write_batch(
+            page.posts, source=store_name, cursor=page.cursor, guard=guard
+        )
         shared.new_keys.extend(written.new_keys)
         shared.progress.advance(len(page.posts))
     result.pages += 1

@@ -1,28 +1,37 @@
 """Typed, validated configuration.
 
-Precedence: built-in defaults < TOML file < environment (`NETRA_<SECTION>_<KEY>`, plus
-`NETRA_DATABASE_URL`) < CLI flags (applied by the caller with `Config.with_overrides`).
-The file is parsed once at start-up into frozen dataclasses; an invalid file raises
-`ConfigError` naming the file, the key and what was expected. Secrets are never read from the
-file: a source names the *environment variable* that holds its credential.
+Precedence: built-in defaults < TOML file < environment (`NETRA_<SECTION>_<KEY>`, e.g.
+`NETRA_DATABASE_URL`; a list setting takes comma-separated values) < CLI flags (applied by the
+caller with `Config.with_overrides`). The file is parsed once at start-up into frozen
+dataclasses; an invalid setting raises `ConfigError` naming where it came from (the file or the
+environment variable), the key and what was expected. Secrets are never read from the file: a
+source names the *environment variable* that holds its credential, and an error never repeats
+the value of a variable that may hold one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from pipeline.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "NETRA_"
+# An environment variable whose name says it may hold a secret: its value is never repeated in
+# an error (a database or webhook URL can carry a password or a token).
+SECRET_MARKERS: tuple[str, ...] = ("TOKEN", "PASSWORD", "KEY", "SECRET", "URL")
 
 
 def _project_path(relative: str) -> Path:
@@ -170,12 +179,17 @@ class Config:
     def with_overrides(self, **sections: Mapping[str, Any]) -> Config:
         """Apply CLI-flag overrides, e.g. `with_overrides(database={"url": ...})`."""
         replaced: dict[str, Any] = {}
+        origins: dict[str, str] = {}
         for name, values in sections.items():
             current = getattr(self, name)
             data = {k: v for k, v in values.items() if v is not None}
             if data:
                 replaced[name] = _build(type(current), {**_as_dict(current), **data}, name, "<cli>")
-        return dataclasses.replace(self, **replaced)
+                origins.update({f"{name}.{key}": "<cli>" for key in data})
+        config = dataclasses.replace(self, **replaced)
+        # Only the overridden keys can have become invalid; the rest passed at load time.
+        _validate(config, origins, str(self.source_file) if self.source_file else "<defaults>")
+        return config
 
     def source(self, name: str) -> SourceConfig:
         """The source called `name`; ConfigError when unknown."""
@@ -205,18 +219,22 @@ def _type_name(tp: Any) -> str:
     )
 
 
-def _coerce(tp: Any, value: Any, key: str, origin_file: str) -> Any:
-    """Check/convert one value against a field type; ConfigError on mismatch."""
+def _coerce(tp: Any, value: Any, key: str, origin_file: str, *, secret: bool = False) -> Any:
+    """Check/convert one value against a field type; ConfigError on mismatch.
+
+    `secret` keeps the value out of the error (it came from a variable that may hold a secret).
+    """
 
     def fail() -> typing.NoReturn:
-        raise ConfigError(f"{origin_file}: key {key!r}: expected {_type_name(tp)}, got {value!r}")
+        got = "a value not shown here (it may hold a secret)" if secret else repr(value)
+        raise ConfigError(f"{origin_file}: key {key!r}: expected {_type_name(tp)}, got {got}")
 
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:
             return None
-        return _coerce(args[0], value, key, origin_file)
+        return _coerce(args[0], value, key, origin_file, secret=secret)
     if tp is Any:
         return value
     if dataclasses.is_dataclass(tp):
@@ -228,14 +246,17 @@ def _coerce(tp: Any, value: Any, key: str, origin_file: str) -> Any:
         if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
             fail()
         return tuple(
-            _coerce(item_type, item, f"{key}[{index}]", origin_file)
+            _coerce(item_type, item, f"{key}[{index}]", origin_file, secret=secret)
             for index, item in enumerate(value)
         )
     if origin is dict:
         if not isinstance(value, Mapping):
             fail()
         _key_type, value_type = typing.get_args(tp)
-        return {str(k): _coerce(value_type, v, f"{key}.{k}", origin_file) for k, v in value.items()}
+        return {
+            str(k): _coerce(value_type, v, f"{key}.{k}", origin_file, secret=secret)
+            for k, v in value.items()
+        }
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -275,8 +296,18 @@ def _coerce(tp: Any, value: Any, key: str, origin_file: str) -> Any:
     fail()
 
 
-def _build(cls: Any, data: Mapping[str, Any], prefix: str, origin_file: str) -> Any:
-    """Build dataclass `cls` from a mapping; unknown or missing keys raise ConfigError."""
+def _build(
+    cls: Any,
+    data: Mapping[str, Any],
+    prefix: str,
+    origin_file: str,
+    variables: Mapping[str, str] | None = None,
+) -> Any:
+    """Build dataclass `cls` from a mapping; unknown or missing keys raise ConfigError.
+
+    `variables` names the environment variable a field's value came from, for its errors.
+    """
+    variables = variables or {}
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source_file"}
     unknown = [k for k in data if k not in fields]
@@ -289,7 +320,10 @@ def _build(cls: Any, data: Mapping[str, Any], prefix: str, origin_file: str) -> 
     for name, spec in fields.items():
         key = f"{prefix}.{name}" if prefix else name
         if name in data:
-            values[name] = _coerce(hints[name], data[name], key, origin_file)
+            variable = variables.get(name)
+            where = _variable_origin(variable) if variable else origin_file
+            secret = variable is not None and _may_hold_secret(variable)
+            values[name] = _coerce(hints[name], data[name], key, where, secret=secret)
         elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{origin_file}: missing required key {key!r}")
     return cls(**values)
@@ -304,14 +338,42 @@ def _section_types() -> dict[str, Any]:
     }
 
 
-def _environment_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """`NETRA_<SECTION>_<KEY>` for known sections and keys; other NETRA_* vars are ignored."""
-    overrides: dict[str, dict[str, str]] = {}
+def _variable_origin(variable: str) -> str:
+    return f"environment variable {variable}"
+
+
+def _may_hold_secret(variable: str) -> bool:
+    return any(marker in variable.upper() for marker in SECRET_MARKERS)
+
+
+def _environment_overrides(
+    environ: Mapping[str, str],
+) -> dict[str, dict[str, tuple[str, Any]]]:
+    """`NETRA_<SECTION>_<KEY>` for known sections and keys, as (variable, value) per key.
+
+    A list setting takes comma-separated values (`NETRA_CLASSIFIER_ELECTIONS=a,b`); tables
+    and lists of tables have no text form and are refused. Other NETRA_* vars are ignored.
+    """
+    overrides: dict[str, dict[str, tuple[str, Any]]] = {}
     for section, section_type in _section_types().items():
+        hints = typing.get_type_hints(section_type)
         for spec in dataclasses.fields(section_type):
             variable = f"{ENV_PREFIX}{section}_{spec.name}".upper()
-            if variable in environ:
-                overrides.setdefault(section, {})[spec.name] = environ[variable]
+            if variable not in environ:
+                continue
+            value: Any = environ[variable]
+            field_type = hints[spec.name]
+            origin = typing.get_origin(field_type)
+            if origin is dict or (
+                origin is tuple and typing.get_args(field_type)[0] not in (str, int, float)
+            ):
+                raise ConfigError(
+                    f"{_variable_origin(variable)}: key '{section}.{spec.name}' cannot be set "
+                    "from the environment; set it in the config file"
+                )
+            if origin is tuple:
+                value = [part.strip() for part in value.split(",") if part.strip()]
+            overrides.setdefault(section, {})[spec.name] = (variable, value)
     return overrides
 
 
@@ -343,12 +405,17 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
         if not isinstance(data[name], Mapping):
             raise ConfigError(f"{origin_file}: key {name!r}: expected a table")
         merged[name] = dict(data[name])
+    # Which environment variable set each key: its errors name the variable, not the file.
+    variables: dict[str, dict[str, str]] = {}
+    origins: dict[str, str] = {}
     for name, values in _environment_overrides(env).items():
-        merged.setdefault(name, {}).update(values)
-    if "NETRA_DATABASE_URL" in env:
-        merged.setdefault("database", {})["url"] = env["NETRA_DATABASE_URL"]
+        for key, (variable, value) in values.items():
+            merged.setdefault(name, {})[key] = value
+            variables.setdefault(name, {})[key] = variable
+            origins[f"{name}.{key}"] = _variable_origin(variable)
     built = {
-        name: _build(sections[name], values, name, origin_file) for name, values in merged.items()
+        name: _build(sections[name], values, name, origin_file, variables.get(name))
+        for name, values in merged.items()
     }
     sources: list[SourceConfig] = []
     seen: set[str] = set()
@@ -363,27 +430,105 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
         seen.add(source.name)
         sources.append(source)
     config = Config(**built, sources=tuple(sources), source_file=Path(path) if path else None)
-    _validate(config, origin_file)
+    _validate(config, origins, origin_file)
     return config
 
 
-def _validate(config: Config, origin_file: str) -> None:
-    """Cross-field checks that types alone cannot express."""
+def _at_least(low: float) -> Callable[[float], bool]:
+    return lambda value: value >= low
+
+
+# Numeric settings and the range that makes sense for each: (key, check, what is expected).
+# A zero batch size, interval or threshold would not fail loudly later: it would make runs
+# skip their work (nothing scored, no alert ever sent) while still reporting success.
+_NUMERIC_RULES: tuple[tuple[str, Callable[[float], bool], str], ...] = (
+    ("http.timeout_seconds", lambda value: value > 0, "a number > 0"),
+    ("http.max_retries", _at_least(0), "an integer >= 0"),
+    ("http.backoff_seconds", _at_least(0), "a number >= 0"),
+    ("http.concurrency", _at_least(1), "an integer >= 1"),
+    ("classifier.batch_size", _at_least(1), "an integer >= 1"),
+    ("classifier.threshold", lambda value: 0 < value < 1, "0 < t < 1"),
+    ("linking.name_similarity", lambda value: 0 < value <= 1, "0 < s <= 1"),
+    ("retention.days", _at_least(1), "an integer >= 1"),
+    ("retrain.target_precision", lambda value: 0 < value <= 1, "0 < p <= 1"),
+    ("retrain.tolerance", lambda value: 0 <= value < 1, "0 <= t < 1"),
+    ("retrain.min_new_labels", _at_least(0), "an integer >= 0"),
+    ("retrain.min_eval_rows", _at_least(1), "an integer >= 1"),
+    # numpy's random state takes an unsigned 32-bit seed.
+    ("retrain.seed", lambda value: 0 <= value < 2**32, "an integer from 0 to 4294967295"),
+    ("webhook.min_priority", lambda value: 0 <= value <= 1, "0 <= p <= 1"),
+    ("webhook.failure_threshold", _at_least(1), "an integer >= 1"),
+    ("schedule.default_interval_minutes", _at_least(1), "whole minutes >= 1"),
+    ("schedule.misfire_grace_seconds", _at_least(1), "an integer >= 1"),
+    ("schedule.lease_seconds", _at_least(1), "an integer >= 1"),
+    ("schedule.retry_base_seconds", _at_least(1), "an integer >= 1"),
+    ("schedule.retry_max_seconds", _at_least(1), "an integer >= 1"),
+)
+
+
+def _check_database_url(url: str, where: str) -> None:
+    """ConfigError unless `url` parses as a SQLAlchemy URL; the error never repeats the URL."""
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        # Not even the parser's message: for a malformed URL it can quote part of the password.
+        raise ConfigError(
+            f"{where}: key 'database.url': not a valid database URL (expected "
+            "dialect+driver://user:password@host:port/database or sqlite:///path)"
+        ) from exc
+
+
+def _validate(config: Config, origins: Mapping[str, str], origin_file: str) -> None:
+    """Range and cross-field checks that types alone cannot express.
+
+    `origins` names where a key set outside the file came from (an environment variable or
+    the command line), so its error points there instead of at the file.
+    """
+
+    def where(key: str) -> str:
+        return origins.get(key, origin_file)
+
     for level in config.linking.queue_levels:
         if level not in LINK_LEVELS:
             raise ConfigError(
-                f"{origin_file}: key 'linking.queue_levels': unknown level {level!r} "
-                f"(expected some of: {', '.join(LINK_LEVELS)})"
+                f"{where('linking.queue_levels')}: key 'linking.queue_levels': unknown level "
+                f"{level!r} (expected some of: {', '.join(LINK_LEVELS)})"
             )
-    if config.http.concurrency < 1:
-        raise ConfigError(f"{origin_file}: key 'http.concurrency': expected an integer >= 1")
-    if config.retention.days < 1:
-        raise ConfigError(f"{origin_file}: key 'retention.days': expected an integer >= 1")
-    threshold = config.classifier.threshold
-    if threshold is not None and not 0 < threshold < 1:
-        raise ConfigError(f"{origin_file}: key 'classifier.threshold': expected 0 < t < 1")
-    if not 0 < config.retrain.target_precision <= 1:
-        raise ConfigError(f"{origin_file}: key 'retrain.target_precision': expected 0 < p <= 1")
+    for key, admits, expected in _NUMERIC_RULES:
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if value is None:  # an optional setting left unset
+            continue
+        if not math.isfinite(value) or not admits(value):
+            raise ConfigError(f"{where(key)}: key {key!r}: expected {expected}, got {value!r}")
+    schedule = config.schedule
+    if schedule.retry_max_seconds < schedule.retry_base_seconds:
+        raise ConfigError(
+            f"{where('schedule.retry_max_seconds')}: key 'schedule.retry_max_seconds': expected "
+            f"at least schedule.retry_base_seconds ({schedule.retry_base_seconds})"
+        )
+    for phase, minutes in schedule.phase_intervals.items():
+        if minutes < 1:
+            key = f"schedule.phase_intervals.{phase}"
+            raise ConfigError(
+                f"{where('schedule.phase_intervals')}: key {key!r}: expected whole minutes >= 1, "
+                f"got {minutes!r}"
+            )
+    _check_database_url(config.database.url, where("database.url"))
     for index, source in enumerate(config.sources):
+        prefix = f"sources[{index}]"
         if not source.name.strip():
-            raise ConfigError(f"{origin_file}: key 'sources[{index}].name': must not be empty")
+            raise ConfigError(f"{origin_file}: key '{prefix}.name': must not be empty")
+        for name in ("limit", "page_budget"):
+            count = getattr(source, name)
+            if count is not None and count < 1:
+                raise ConfigError(
+                    f"{origin_file}: key '{prefix}.{name}': expected an integer >= 1, got {count!r}"
+                )
+        rate = source.rate_limit_per_second
+        # 0 is allowed: the HTTP policy reads it as "no limit of our own".
+        if rate is not None and not (math.isfinite(rate) and rate >= 0):
+            raise ConfigError(
+                f"{origin_file}: key '{prefix}.rate_limit_per_second': expected a number >= 0 "
+                f"(0 = no limit), got {rate!r}"
+            )

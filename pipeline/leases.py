@@ -3,6 +3,10 @@
 A lease is a row in the `leases` table with a holder and an expiry; the holder renews it while
 it works. A holder is `host:pid:token`, so a lease left behind by a process that died on this
 host (`kill -9`) is taken over at once instead of blocking the source until it expires.
+
+A holder can still lose a lease (a stall longer than the lease lets it lapse and another process
+takes it). `LeaseKeeper.guard` fences writes against that: checked inside the transaction that
+stores a page and its cursor, it refuses the page once the lease belongs to someone else.
 """
 
 from __future__ import annotations
@@ -16,14 +20,28 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from types import TracebackType
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from pipeline import schema
+from pipeline.errors import CollectorError
 from pipeline.store import Store, utcnow
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+
+class LeaseLost(CollectorError):
+    """Another holder took a lease this process was working under; its work there stopped."""
+
+    # A CollectorError so the collect step records it against the source and goes on with the
+    # other sources, as it does for any source that cannot be collected.
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"lease {name} was lost to another holder: stopped collecting at a page boundary "
+            "(every page stored so far was stored with its cursor)"
+        )
+        self.name = name
 
 
 def source_lease(name: str) -> str:
@@ -139,10 +157,45 @@ class LeaseKeeper:
                     log.warning("lease %s: renewal failed: %s", name, exc)
                     continue
                 if not renewed:
-                    log.error("lease %s: lost to another holder while running", name)
-                    with self._lock:
-                        self.held.remove(name)
-                        self.lost.append(name)
+                    self._mark_lost(name)
+
+    def _mark_lost(self, name: str) -> None:
+        with self._lock:
+            if name in self.lost:
+                return
+            if name in self.held:
+                self.held.remove(name)
+            self.lost.append(name)
+        log.error("lease %s: lost to another holder while running", name)
+
+    def is_lost(self, name: str) -> bool:
+        """Whether lease `name` was held and then lost to another holder."""
+        with self._lock:
+            return name in self.lost
+
+    def guard(self, name: str) -> Callable[[Connection], None]:
+        """A `Store.write_batch` guard: raises LeaseLost unless this keeper still holds `name`.
+
+        The check runs in the write's own transaction, so a page is stored with its cursor only
+        while the lease is ours, even if the renewal thread has not noticed the loss yet.
+        """
+
+        def check(conn: Connection) -> None:
+            if self.is_lost(name):
+                raise LeaseLost(name)
+            table = schema.leases
+            # An UPDATE, not a SELECT: it takes the row (PostgreSQL) or the database (SQLite)
+            # for the rest of the transaction, so no takeover can slip in before the commit.
+            held = conn.execute(
+                update(table)
+                .where(table.c.name == name, table.c.holder == self.holder)
+                .values(holder=self.holder)
+            ).rowcount
+            if not held:
+                self._mark_lost(name)
+                raise LeaseLost(name)
+
+        return check
 
     def release(self) -> None:
         """Stop renewing and give every held lease back."""

@@ -74,7 +74,9 @@ def run_once(
     (SIGTERM/SIGINT in the scheduler). A run over one source is recorded under its name.
     Each source is leased (`source:<name>`) for the run, so a scheduler and a manual run never
     collect the same source at once: a source another holder is running is skipped and
-    reported; when every selected source is busy the run is recorded as `skipped`.
+    reported; when every selected source is busy the run is recorded as `skipped`. A source
+    whose lease is lost mid-run (it lapsed and another holder took it) stops at the next page
+    boundary and is reported as an error of that source.
     """
     from pipeline.collect import collect_sources
 
@@ -99,6 +101,8 @@ def run_once(
             environ=os.environ if environ is None else environ,
             progress=progress,
             stop=stop,
+            # a page commits only while this run still holds its source's lease
+            write_guard=lambda name: leases.guard(source_lease(name)),
         )
         report.counters.update(collected.counters())
         report.errors.extend(collected.error_lines())

@@ -103,10 +103,10 @@ class StoredPost:
 
 
 def redact_url(url: str) -> str:
-    """A database URL safe to print (password hidden)."""
+    """A database URL safe to print (password hidden; an unparsable one is not shown at all)."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return "<invalid database URL>"
 
 
@@ -148,8 +148,12 @@ class Store:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         try:
             parsed = make_url(url)
-        except ArgumentError as exc:
-            raise ConfigError(f"database.url: not a valid SQLAlchemy URL: {url!r}") from exc
+        except (ArgumentError, ValueError) as exc:
+            # Neither the URL nor the parser's message: either can carry the password.
+            raise ConfigError(
+                "database.url: not a valid database URL (expected "
+                "dialect+driver://user:password@host:port/database or sqlite:///path)"
+            ) from exc
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
@@ -166,6 +170,11 @@ class Store:
             self.engine: Engine = create_engine(url, **kwargs)
         except (ArgumentError, ImportError) as exc:
             raise ConfigError(f"database.url: cannot use {redact_url(url)}: {exc}") from exc
+        except ValueError as exc:
+            # A bad query value (`?timeout=abc`); its message may quote any part of the URL.
+            raise ConfigError(
+                f"database.url: cannot use {redact_url(url)}: an option in it has an invalid value"
+            ) from exc
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         # SQLite allows one writer; serialise this process's writers instead of retrying.
@@ -261,10 +270,17 @@ class Store:
         source: str | None = None,
         cursor: str | None = None,
         now: datetime | None = None,
+        guard: Callable[[Connection], None] | None = None,
     ) -> WriteResult:
-        """Store posts and (optionally) the source's cursor in one transaction."""
+        """Store posts and (optionally) the source's cursor in one transaction.
+
+        `guard` runs first inside that transaction; if it raises, nothing is written (a run
+        checks there that it still holds the source's lease).
+        """
         seen_at = now or utcnow()
         with self.transaction() as conn:
+            if guard is not None:
+                guard(conn)
             result = self._write_posts(conn, posts, source, seen_at)
             if source is not None and cursor is not None:
                 self._save_cursor(conn, source, cursor, seen_at)

@@ -313,6 +313,41 @@ def test_kill_9_mid_run_then_rerun_stores_every_post_once(
     store.close()
 
 
+def test_a_run_that_loses_its_lease_stops_at_the_next_page(
+    tmp_path: Path, timeline: TimelineServer
+) -> None:
+    config_path = write_config(tmp_path, timeline)
+    store = open_initialised(config_path)
+    timeline.hold_page = 3  # pages 1 and 2 are committed when page 3 is asked for
+    process = start([PYTHON, "-c", COLLECT_DRIVER, str(config_path)], tmp_path)
+    other = "host-b:22:run-2"
+    try:
+        assert timeline.holding.wait(WAIT), "the run never reached page 3"
+        holder = leases.current_holder(store, "source:masto")
+        assert holder is not None and f":{process.pid}:" in holder[0]
+        # The run stalls past its lease (a frozen VM, a long GC); a second holder takes over.
+        later = datetime.now(UTC) + timedelta(seconds=901)
+        assert leases.acquire(store, "source:masto", other, 900, later)
+    finally:
+        timeline.release.set()
+        out, err = finish(process)
+    assert process.returncode == 0, err
+    # Page 3 arrived after the lease was gone: not stored, and no page 4 was fetched.
+    assert out.split() == ["failed", str(2 * PAGE_SIZE)]
+    assert len(timeline.requests) == 3
+    assert len(stored_ids(store)) == 2 * PAGE_SIZE
+    cursor = json.loads(store.get_cursor(f"masto|tag:{TAG}") or "{}")
+    assert cursor["next"] == str(FIRST_ID - 2 * PAGE_SIZE + 1)
+    (run,) = store.last_runs(1)
+    assert run["status"] == "failed"
+    assert any(
+        e.startswith("masto: ") and "lease source:masto was lost" in e for e in run["errors"]
+    )
+    holder = leases.current_holder(store, "source:masto")
+    assert holder is not None and holder[0] == other  # the losing run did not release it
+    store.close()
+
+
 def _model_available() -> bool:
     from importlib.util import find_spec
 

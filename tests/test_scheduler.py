@@ -27,12 +27,13 @@ from pipeline import scheduler as scheduler_module
 from pipeline.cli import main
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError, SourceUnavailable, StoreError
-from pipeline.leases import LeaseKeeper
+from pipeline.leases import LeaseKeeper, LeaseLost
 from pipeline.notify import Webhook
 from pipeline.run import STAGE_LEASE, RunReport, await_stage_lease, run_once
 from pipeline.scheduler import SCHEDULER_LEASE, Scheduler, retry_delay, source_status
 from pipeline.status import collect_status, format_status
-from pipeline.store import Store
+from pipeline.store import Store, utcnow
+from tests.conftest import make_post
 
 WIB = ZoneInfo("Asia/Jakarta")
 
@@ -413,6 +414,27 @@ def test_manual_run_skips_a_source_the_scheduler_is_running(
     assert report.sources[0]["name"] == "berita"
     assert db_store.last_runs(1)[0]["status"] == "skipped"
     assert leases.current_holder(db_store, "source:berita")[0] == "host-a:11:schedule-1"
+
+
+def test_a_lost_lease_fences_the_old_holders_writes(db_store: Store) -> None:
+    first = LeaseKeeper(db_store, "host-a:11:run-1", 900)
+    assert first.acquire(["source:berita"]) == []
+    target, guard = "berita|path:berita.jsonl", first.guard("source:berita")
+    db_store.write_batch([make_post(1)], source=target, cursor="c1", guard=guard)
+    # The first holder stalls past its lease and a second holder takes the source over.
+    later = LeaseKeeper(
+        db_store, "host-b:22:run-2", 900, clock=lambda: utcnow() + timedelta(days=1)
+    )
+    assert later.acquire(["source:berita"]) == []
+    with pytest.raises(LeaseLost, match="lease source:berita was lost"):
+        db_store.write_batch([make_post(2)], source=target, cursor="c2", guard=guard)
+    # Nothing of the refused page was written: neither its post nor its cursor.
+    assert db_store.get_post(make_post(2).key) is None
+    assert db_store.get_cursor(target) == "c1"
+    assert first.is_lost("source:berita") and first.held == []
+    first.release()  # gives back only what it still holds
+    assert leases.current_holder(db_store, "source:berita")[0] == "host-b:22:run-2"
+    later.release()
 
 
 def test_status_lists_each_source(

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from pipeline.errors import StoreError
+from pipeline.errors import ConfigError, StoreError
 from pipeline.records import Post, Score
-from pipeline.store import Store
-from tests.conftest import make_post
+from pipeline.store import Store, redact_url
+from tests.conftest import make_post, netra
 
 
 def test_writing_the_same_post_twice_stores_it_once(store: Store) -> None:
@@ -105,6 +105,24 @@ def test_leases_exclude_other_holders(store: Store) -> None:
     assert not store.acquire_lease("source:a", "p2", 60)
     store.release_lease("source:a", "p1")
     assert store.acquire_lease("source:a", "p2", 60)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["user:s3cret@host/db", "postgresql+psycopg://u:s3cret@host:notaport/db"],
+)
+def test_a_malformed_url_is_a_config_error_without_its_password(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Store(url)
+    assert "database.url" in str(info.value) and "s3cret" not in str(info.value)
+    assert info.value.exit_code == 2
+    assert "s3cret" not in redact_url(url)
+    # The command line names the variable the URL came from, exits 2 and shows no traceback.
+    result = netra("status", cwd=tmp_path, env={"NETRA_DATABASE_URL": url})
+    assert result.returncode == 2, result.stderr
+    assert "environment variable NETRA_DATABASE_URL" in result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
 
 
 def test_uninitialised_database_is_refused(tmp_path: Path) -> None:

@@ -12,7 +12,12 @@ import pytest
 
 from classifiers import artifacts
 from classifiers import features as features_module
-from classifiers.artifacts import current_model_dir, set_current_model, write_model_dir
+from classifiers.artifacts import (
+    current_model_dir,
+    set_current_model,
+    verify_model_dir,
+    write_model_dir,
+)
 from classifiers.corpus import Corpus, diversity
 from classifiers.features import FastFeatures, ModelSettings
 from classifiers.model import LoadedModel, load_model, top_terms
@@ -273,6 +278,44 @@ def test_write_model_dir_hashes_every_file(small_model: LoadedModel, tmp_path: P
     manifest = json.loads((target / "manifest.json").read_text())
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((target / name).read_bytes()).hexdigest() == digest
+
+
+def test_write_model_dir_replaces_a_version_only_when_the_new_one_is_complete(
+    small_model: LoadedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "models" / "rebuilt"
+    write_model_dir(target, small_model.pipeline, small_card("old"), "# old\n")
+    (target / "stale.txt").write_text("left by the old build")
+
+    def crash(path: Path) -> str:
+        raise RuntimeError("killed while writing the manifest")
+
+    # A crash after the model and cards are written, before the manifest.
+    with monkeypatch.context() as patched:
+        patched.setattr(artifacts, "sha256_file", crash)
+        with pytest.raises(RuntimeError):
+            write_model_dir(target, small_model.pipeline, small_card("new"), "# new\n")
+    assert verify_model_dir(target)["version"] == "old"  # untouched, still consistent
+    assert sorted(p.name for p in target.parent.iterdir()) == ["rebuilt"]  # nothing left over
+
+    write_model_dir(target, small_model.pipeline, small_card("new"), "# new\n")
+    assert verify_model_dir(target)["version"] == "new"
+    assert not (target / "stale.txt").exists()  # a new directory, not the old one rewritten
+    assert sorted(p.name for p in target.parent.iterdir()) == ["rebuilt"]
+
+
+def test_write_model_dir_rebuilds_the_current_model_in_place(
+    small_model: LoadedModel, tmp_path: Path
+) -> None:
+    # `netra train` on unchanged data rebuilds the current version under the same name
+    root = tmp_path / "models"
+    write_model_dir(root / "in-use", small_model.pipeline, small_card("in-use"), "# in use\n")
+    set_current_model(root, "in-use")
+    write_model_dir(root / "in-use", small_model.pipeline, small_card("in-use"), "# rebuilt\n")
+    assert verify_model_dir(root / "in-use")["version"] == "in-use"
+    assert (root / "in-use" / "card.md").read_text() == "# rebuilt\n"
+    assert current_model_dir(root) == root / "in-use"
+    assert sorted(p.name for p in root.iterdir()) == ["CURRENT", "in-use"]
 
 
 # -- the shipped model ---------------------------------------------------------------------
