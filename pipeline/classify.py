@@ -9,13 +9,16 @@ makes the same data give the same model card.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
 import logging
+import os
 import platform
+import secrets
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from importlib.metadata import PackageNotFoundError, version
@@ -115,6 +118,9 @@ HELD_OUT_LOG: tuple[str, ...] = (
     "look shows: the held-out rows of this card.",
 )
 CHUNK = 1000
+BOM = "\ufeff"
+# Card key: SHA-256 of the held-out file (`netra train --dev`) the model was measured on.
+HELD_OUT_KEY = "held_out_sha256"
 LIBRARIES: tuple[str, ...] = ("scikit-learn", "numpy", "scipy", "skops", "PySastrawi")
 
 
@@ -244,6 +250,53 @@ def _read_labelled(
     return texts, labels, rows
 
 
+def file_sha256(path: Path, what: str) -> str:
+    """SHA-256 of a file's bytes (InputFileError naming it when it cannot be read)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise InputFileError(
+            str(path), None, f"{what}: cannot read: {exc.strerror or exc}"
+        ) from exc
+
+
+def held_out_files(models_dir: Path) -> dict[str, str]:
+    """SHA-256 -> description of every held-out file a model card under `models_dir` records."""
+    known: dict[str, str] = {}
+    for card_path in sorted(models_dir.glob("*/card.json")):
+        if card_path.parent.name.startswith("."):
+            continue  # a version still being written
+        try:
+            card = json.loads(card_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue  # `netra models list` reports broken versions; this only guards training
+        digest = card.get(HELD_OUT_KEY) if isinstance(card, dict) else None
+        if isinstance(digest, str):
+            held = (card.get("metrics") or {}).get("held_out") or {}
+            name = held.get("file", "?") if isinstance(held, dict) else "?"
+            known.setdefault(digest, f"the held-out file {name} of model {card_path.parent.name}")
+    return known
+
+
+def corpus_file_hashes(corpus_dir: Path) -> dict[str, str]:
+    """Path -> SHA-256 of each file `load_corpus` reads from `corpus_dir`."""
+    return {
+        str(path): file_sha256(path, "corpus file") for path in sorted(corpus_dir.glob("*.csv"))
+    }
+
+
+def refuse_held_out(files: Mapping[str, str], known: Mapping[str, str], option: str) -> None:
+    """Refuse (InputFileError) to train on a file whose SHA-256 is that of a held-out file."""
+    for path, digest in files.items():
+        if digest in known:
+            raise InputFileError(
+                path,
+                None,
+                f"{option}: same content (SHA-256 {digest[:16]}…) as {known[digest]}; "
+                "held-out data is for measuring, never for training",
+            )
+
+
 def train_model(
     config: Config,
     output_dir: Path | None = None,
@@ -258,7 +311,15 @@ def train_model(
     `dev_path` (a labelled CSV/JSONL, never trained on) adds held-out figures to the card.
     """
     progress = progress or Progress()
-    corpus = load_corpus(corpus_dir or CORPUS_DIR)
+    corpus_dir = corpus_dir or CORPUS_DIR
+    known = held_out_files(config.paths.models_dir)
+    dev_sha256 = None
+    if dev_path is not None:
+        dev_sha256 = file_sha256(dev_path, "--dev")
+        known[dev_sha256] = f"the held-out file given with --dev ({dev_path})"
+    # By content, before the corpus is parsed: a copy under another name is still the same data.
+    refuse_held_out(corpus_file_hashes(corpus_dir), known, "corpus file")
+    corpus = load_corpus(corpus_dir)
     profiles = load_profiles(config.paths.elections_dir)
     settings = ModelSettings(seed=config.retrain.seed)
     target = round(min(0.99, config.retrain.target_precision + SEED_PRECISION_MARGIN), 4)
@@ -332,6 +393,8 @@ def train_model(
     if dev_path is not None:
         loaded = LoadedModel(model, card, directory, load_profiles(config.paths.elections_dir))
         card["metrics"]["held_out"] = {"file": dev_path.name, **evaluate_texts(loaded, dev_path)}
+        # `netra retrain --add` and `netra train --corpus` refuse a file with this content.
+        card[HELD_OUT_KEY] = dev_sha256
     write_model_dir(directory, model, card, render_card(card))
     if output_dir is None:
         set_current_model(config.paths.models_dir, model_version)
@@ -426,6 +489,12 @@ def render_card(card: dict[str, Any]) -> str:
         lines += [
             f"Held-out confusion matrix at the threshold: TP {cm['tp']}, FP {cm['fp']}, "
             f"FN {cm['fn']}, TN {cm['tn']}.",
+            "",
+        ]
+    if card.get(HELD_OUT_KEY):
+        lines += [
+            f"Held-out file SHA-256 `{card[HELD_OUT_KEY]}`: `netra train` and `netra retrain` "
+            "refuse to train on a file with this content.",
             "",
         ]
     lines += [
@@ -523,6 +592,8 @@ def open_records(path: str, text_column: str) -> tuple[bool, Iterator[tuple[int,
     except UnicodeDecodeError as exc:
         stream.close()
         raise InputFileError(name, 1, "not UTF-8 text") from exc
+    # Files are read as utf-8-sig, but stdin keeps the byte-order mark that Windows tools write.
+    first = first.removeprefix(BOM)
     jsonl = _is_jsonl(path, first)
     return jsonl, _records(stream, name, first, jsonl, text_column, close=path != "-")
 
@@ -577,6 +648,45 @@ def _records(
 def _chain(first: list[str], rest: TextIO) -> Iterator[str]:
     yield from first
     yield from rest
+
+
+def check_not_input(output: str | os.PathLike[str], source: str | os.PathLike[str]) -> None:
+    """Refuse (UsageError) an output file that is the input file: writing it destroys the input."""
+    if str(source) == "-":
+        return
+    try:
+        same = os.path.samefile(source, output)
+    except OSError:  # one of them does not exist (yet): they cannot be the same file
+        return
+    if same:
+        raise UsageError(
+            f"{output}: the output would overwrite the input file {source}; write it to another file"
+        )
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[TextIO]:
+    """A UTF-8 text file written under a temporary name beside `path`, renamed into place.
+
+    A failure part-way leaves the previous file (or none), never a partial one. A path that
+    cannot be written is an InputFileError naming it.
+    """
+    target = Path(path)
+    # Not tempfile: its files are private (0600); this one gets the usual permissions.
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        handle = open(temporary, "x", encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as exc:
+        raise InputFileError(str(path), None, f"cannot write: {exc.strerror or exc}") from exc
+    try:
+        with handle:
+            yield handle
+        try:
+            os.replace(temporary, target)
+        except OSError as exc:
+            raise InputFileError(str(path), None, f"cannot write: {exc.strerror or exc}") from exc
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _day(record: dict[str, Any]) -> date | None:
@@ -664,21 +774,36 @@ def classify_file(
     """Score every row of a CSV/JSONL file (`-` = stdin), streaming in chunks."""
     config = config or Config()
     progress = progress or Progress()
+    out_path = output if output not in (None, "", "-") else None
+    if out_path is not None:
+        check_not_input(out_path, input)  # before anything is written: the input stays whole
     jsonl_in, records = open_records(input, text_column)
     first = next(records, None)  # a missing text column fails before the model is even loaded
-    model = model or load_scoring_model(config, model_dir, elections)
-    report = ClassifyReport(model_version=model.version, threshold=model.threshold)
-    if output and output != "-":
-        jsonl_out = output.endswith((".jsonl", ".json", ".ndjson"))
-    else:
-        jsonl_out = jsonl_in
-    to_file = bool(output) and output != "-"
-    target: TextIO = (
-        open(output, "w", encoding="utf-8", newline="")  # type: ignore[arg-type]  # noqa: SIM115
-        if to_file
-        else sys.stdout
-    )
-    writer = _Writer(target, jsonl_out)
+    with contextlib.ExitStack() as stack:
+        target: TextIO
+        if out_path is not None:
+            # Created before the model loads, so an unwritable path fails fast.
+            target = stack.enter_context(atomic_output(out_path))
+            jsonl_out = out_path.endswith((".jsonl", ".json", ".ndjson"))
+        else:
+            target, jsonl_out = sys.stdout, jsonl_in
+            stack.callback(target.flush)
+        model = model or load_scoring_model(config, model_dir, elections)
+        report = ClassifyReport(model_version=model.version, threshold=model.threshold)
+        writer = _Writer(target, jsonl_out)
+        _classify_records(model, first, records, text_column, writer, report, progress)
+    return report
+
+
+def _classify_records(
+    model: LoadedModel,
+    first: tuple[int, dict[str, Any]] | None,
+    records: Iterator[tuple[int, dict[str, Any]]],
+    text_column: str,
+    writer: _Writer,
+    report: ClassifyReport,
+    progress: Progress,
+) -> None:
     progress.start("classify")
     try:
         chunk: list[dict[str, Any]] = []
@@ -693,11 +818,6 @@ def classify_file(
             progress.advance(len(chunk))
     finally:
         progress.finish()
-        if to_file:
-            target.close()
-        else:
-            target.flush()
-    return report
 
 
 def _prepend(
@@ -740,6 +860,25 @@ def evaluate_texts(
     target precision, the lowest threshold that reaches it on this file. `errors`, if given,
     receives the misclassified rows (most confident first) with score and explanation.
     """
+    if errors is None:
+        return _evaluate(model, path, text_column, label_column, None)
+    check_not_input(errors, path)
+    # Opened first, so an unwritable path fails before the scoring; renamed in on success only.
+    jsonl = errors.suffix.lower() in (".jsonl", ".json", ".ndjson")
+    with atomic_output(errors) as handle:
+        writer = _Writer(handle, jsonl, label_key="predicted")
+        report = _evaluate(model, path, text_column, label_column, writer)
+    report["errors_file"] = str(errors)
+    return report
+
+
+def _evaluate(
+    model: LoadedModel,
+    path: Path,
+    text_column: str,
+    label_column: str,
+    errors: _Writer | None,
+) -> dict[str, Any]:
     texts, labels, rows = _read_labelled(path, text_column, label_column)
     if not labels:
         raise InputFileError(str(path), None, "no labelled rows")
@@ -761,7 +900,6 @@ def evaluate_texts(
         sources = [str(row.get("source") or "unknown") for row in rows]
         report["by_source"] = _breakdown(labels, scores, sources, model.threshold)
     if errors is not None:
-        report["errors_file"] = str(errors)
         report["errors_written"] = _write_errors(
             errors, rows, labels, results, model.threshold, label_column
         )
@@ -780,14 +918,14 @@ def _threshold_for(labels: Sequence[int], scores: np.ndarray, target: float) -> 
 
 
 def _write_errors(
-    path: Path,
+    writer: _Writer,
     rows: Sequence[dict[str, Any]],
     labels: Sequence[int],
     results: Sequence[TextResult],
     threshold: float,
     label_column: str,
 ) -> int:
-    """Misclassified rows to CSV or JSONL (by extension): false positives first, then misses."""
+    """Misclassified rows to `writer`: false positives first, then misses."""
     wrong = []
     for row, label, result in zip(rows, labels, results, strict=True):
         predicted = int(result.score >= threshold)
@@ -796,12 +934,9 @@ def _write_errors(
             wrong.append((kind, row, result))
     # the most confident mistakes first: they show what the model has learnt wrong
     wrong.sort(key=lambda item: (item[0] != "false_positive", -abs(item[2].score - threshold)))
-    jsonl = path.suffix.lower() in (".jsonl", ".json", ".ndjson")
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = _Writer(handle, jsonl, label_key="predicted")
-        writer.header({**(rows[0] if rows else {label_column: ""}), "error": ""})
-        for kind, row, result in wrong:
-            writer.write({**row, "error": kind}, result)
+    writer.header({**(rows[0] if rows else {label_column: ""}), "error": ""})
+    for kind, row, result in wrong:
+        writer.write({**row, "error": kind}, result)
     return len(wrong)
 
 

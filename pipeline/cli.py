@@ -209,7 +209,8 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
         "--dev",
         type=Path,
         metavar="FILE",
-        help="labelled held-out CSV/JSONL whose figures go into the card (never trained on)",
+        help="labelled held-out CSV/JSONL whose figures and SHA-256 go into the card (never "
+        "trained on: a corpus or --add file with its content is refused)",
     )
 
 
@@ -255,7 +256,12 @@ def _with_threshold(config: Config, args: argparse.Namespace) -> Config:
 
 def _add_classify(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT", help="CSV or JSONL file, '-' = stdin")
-    parser.add_argument("--output", "-o", metavar="OUT", help="CSV/JSONL file (default stdout)")
+    parser.add_argument(
+        "--output",
+        "-o",
+        metavar="OUT",
+        help="CSV/JSONL file, written when complete and never over INPUT (default stdout)",
+    )
     _add_model_options(parser)
 
 
@@ -670,7 +676,8 @@ def _add_retrain(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=Path,
         metavar="FILE.csv",
-        help="labelled CSV (text,label) to train on as well (repeatable)",
+        help="labelled CSV (text,label) to train on as well (repeatable; a held-out file "
+        "recorded in a model card is refused)",
     )
     parser.add_argument("--corpus", type=Path, metavar="DIR", help="seed corpus folder")
     parser.add_argument(

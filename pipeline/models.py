@@ -166,14 +166,26 @@ class PromotionResult:
 
 
 def load_version(config: Config, version: str) -> LoadedModel:
-    """Verify and load one version with the configured election profiles (ModelError if bad)."""
+    """Verify and load one version with the configured election profiles.
+
+    ModelError if it does not verify, UsageError if it is missing or its directory name is not
+    the version in its card.
+    """
     from pipeline.classify import load_scoring_model
 
     root = config.paths.models_dir
     check_version_name(version)
     if not (root / version).is_dir():
         raise UsageError(f"no model version {version!r} in {root}")
-    return load_scoring_model(config, root / version)
+    model = load_scoring_model(config, root / version)
+    if model.version != version:
+        # CURRENT would name the directory while every score names the card's version.
+        raise UsageError(
+            f"{root / version}: its card names version {model.version!r}, not {version!r}, so "
+            "models/CURRENT and the version stored with every score would disagree: promote "
+            f"{model.version!r} (a directory of that name) instead"
+        )
+    return model
 
 
 def promote(

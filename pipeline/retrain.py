@@ -9,7 +9,9 @@ Where the data comes from (each row keeps its origin):
   `netra queue to-label` posts (`netra review label`), the latest label per post. The newest
   fifth by decision time is held out for evaluation.
 - **added** — `--add FILE.csv` (columns `text,label`, optional `contest`): training only.
-  Every file is checked in full before anything is trained; bad rows are reported by line.
+  Every file is checked in full before anything is trained; bad rows are reported by line. A
+  file (added or in the corpus) with the content of a held-out file recorded in a model card
+  (`held_out_sha256`, from `netra train --dev`) is refused.
 
 Near-duplicates (word 3-gram Jaccard >= 0.5, the corpus diversity test) are collapsed to one
 row: campaign copy-paste would otherwise count one message many times. Within a group the label
@@ -17,9 +19,9 @@ comes from the most trusted row: the newest reviewer label, then an added file, 
 A training text that nearly duplicates an evaluation text is dropped, so the evaluation never
 measures memory.
 
-Both models score the same evaluation rows: PR-AUC, F1 and precision at each model's own
-threshold. The candidate's threshold is re-chosen for `retrain.target_precision` on its
-out-of-fold training scores. Promotion is automatic only when the comparison is fair and the
+Both models score the same evaluation rows with the same election profiles (the configured
+ones, as scoring uses): PR-AUC, F1 and precision at each model's own threshold. The candidate's
+threshold is re-chosen for `retrain.target_precision` on its out-of-fold training scores. Promotion is automatic only when the comparison is fair and the
 candidate is not worse: the rows the current model trained on are left out (its card lists them;
 a model from `netra train` trained on the whole seed corpus), at least `retrain.min_eval_rows`
 rows with both labels remain, and no metric falls more than `retrain.tolerance` below the
@@ -42,7 +44,7 @@ import os
 import re
 import shutil
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -71,9 +73,13 @@ from pipeline.classify import (
     CORPUS_DIR,
     SEED_PRECISION_MARGIN,
     card_header,
+    corpus_file_hashes,
+    election_profiles,
+    held_out_files,
     library_versions,
     load_scoring_model,
     profiles_fingerprint,
+    refuse_held_out,
     render_card,
     resolve_model_dir,
     scores_fingerprint,
@@ -532,8 +538,14 @@ def _decide(
     )
 
 
-def _read_added(add_files: Sequence[Path]) -> tuple[list[Example], dict[str, str]]:
-    """Rows and SHA-256 of every `--add` file; all are checked before anything is trained."""
+def _read_added(
+    add_files: Sequence[Path], held_out: Mapping[str, str]
+) -> tuple[list[Example], dict[str, str]]:
+    """Rows and SHA-256 of every `--add` file; all are checked before anything is trained.
+
+    `held_out` maps the SHA-256 of known held-out files to their description: such a file is
+    refused.
+    """
     examples: list[Example] = []
     hashes: dict[str, str] = {}
     for path in map(Path, add_files):
@@ -541,6 +553,7 @@ def _read_added(add_files: Sequence[Path]) -> tuple[list[Example], dict[str, str
         if path.name in hashes:
             raise UsageError(f"--add files must have different names: {path.name} twice")
         hashes[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        refuse_held_out({str(path): hashes[path.name]}, held_out, "--add")
     return examples, hashes
 
 
@@ -686,13 +699,20 @@ class Scores:
 
 
 def _score_evaluation(
-    rows: list[Example], candidate: LoadedModel, current: LoadedModel | None, progress: Progress
+    rows: list[Example],
+    candidate: LoadedModel,
+    current: LoadedModel | None,
+    profiles: Sequence[ElectionProfile],
+    progress: Progress,
 ) -> Scores:
+    """Both models' scores, each masking contestants with the same `profiles`."""
     progress.start("evaluate", len(rows))
     texts = [example.text for example in rows]
 
     def scores(model: LoadedModel) -> np.ndarray:
-        return np.array([result.score for result in model.score(texts, explain=False)])
+        # Other profiles mask other names: a comparison under different ones is tilted.
+        results = model.with_profiles(profiles).score(texts, explain=False)
+        return np.array([result.score for result in results])
 
     result = Scores(
         rows,
@@ -719,10 +739,14 @@ def retrain(
     """Train a candidate, compare it with the current model, promote it if it is not worse."""
     progress = progress or Progress()
     root = config.paths.models_dir
-    added, added_files = _read_added(add_files)
-    sources = Sources(
-        load_corpus(corpus_dir or CORPUS_DIR), reviewer_examples(store), added, added_files
-    )
+    held_out = held_out_files(root)
+    added, added_files = _read_added(add_files, held_out)
+    corpus_dir = corpus_dir or CORPUS_DIR
+    refuse_held_out(corpus_file_hashes(corpus_dir), held_out, "corpus file")
+    corpus = load_corpus(corpus_dir)
+    # What scoring masks with, so the comparison measures both models as they would score.
+    scoring_profiles = election_profiles(config)
+    sources = Sources(corpus, reviewer_examples(store), added, added_files)
     current, current_name, current_error = _load_current(config)
     new = _new_data(current.card if current else None, sources.reviewer, added_files, added)
     if current is not None and new["total"] < config.retrain.min_new_labels:
@@ -738,8 +762,8 @@ def retrain(
     settings = settings or ModelSettings(seed=config.retrain.seed)
     model, card = _fit_candidate(config, sources, data, settings, profiles, progress)
     version = card["version"]
-    candidate = LoadedModel(model, card, root / version, profiles)
-    scores = _score_evaluation(data.evaluation, candidate, current, progress)
+    candidate = LoadedModel(model, card, root / version, scoring_profiles)
+    scores = _score_evaluation(data.evaluation, candidate, current, scoring_profiles, progress)
     card["metrics"]["held_out"] = {
         "file": "evaluation rows (seed held-out part + newest reviewer labels)",
         "overall": _metrics(scores.labels, scores.candidate, candidate.threshold),
@@ -750,6 +774,7 @@ def retrain(
     )
 
     report = _report(card, data, scores, current, current_name, current_error, new)
+    report["evaluation"]["profiles"] = [profile.id for profile in scoring_profiles]
     promoted, reason = _decide(
         config, current, current_name, current_error, report["evaluation"]["comparison"]
     )
@@ -951,6 +976,8 @@ def format_report(report: dict[str, Any]) -> str:
         "",
     ]
     evaluation = report["evaluation"]
+    if evaluation.get("profiles"):
+        lines += [f"election profiles (both models): {', '.join(evaluation['profiles'])}", ""]
 
     def block(title: str, mine: dict[str, Any], theirs: dict[str, Any] | None) -> list[str]:
         out = [

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -303,33 +305,116 @@ def test_score_new_posts_attaches_profiles_when_loaded_without(sqlite_store: Sto
     assert latest is not None and "H. Bambang Sutrisno" in latest["contestants"]
 
 
-def test_train_model_writes_a_loadable_model(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
+HELD_OUT = (
+    "text,label\n"
+    "Ayo coblos nomor 2 hari Rabu demi Sumber Makmur maju!,1\n"
+    "Relawan siap menangkan paslon kita sampai TPS,1\n"
+    "Dukung terus pasangan nomor 1 untuk kabupaten,1\n"
+    "Jadwal posyandu bulan ini pindah ke balai desa,0\n"
+    "Jalan provinsi ditutup sementara karena perbaikan,0\n"
+    "Selamat hari guru untuk semua pendidik di kecamatan,0\n"
+)
+
+
+@dataclass
+class Trained:
+    """A model trained by `train_model` in a temporary models folder, with a held-out file."""
+
+    config: Config
+    corpus: Path
+    held_out: Path
+    directory: Path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """Every 8th seed row trained once, measured on a small invented held-out file (`--dev`)."""
+    root = tmp_path_factory.mktemp("trained")
+    corpus = root / "corpus"
     corpus.mkdir()
     for path in sorted((PROJECT_ROOT / "classifiers" / "corpus").glob("*.csv")):
         with path.open(encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
         write_csv(corpus / path.name, rows[::8])
-    models = tmp_path / "models"
-    models.mkdir()
+    held_out = root / "held_out.csv"
+    held_out.write_text(HELD_OUT, encoding="utf-8")
+    (root / "models").mkdir()
     config = Config(
-        paths=PathsConfig(models_dir=models, elections_dir=PROJECT_ROOT / "config" / "elections")
+        paths=PathsConfig(
+            models_dir=root / "models", elections_dir=PROJECT_ROOT / "config" / "elections"
+        )
     )
-    directory = train_model(config, corpus_dir=corpus)
+    directory = train_model(config, corpus_dir=corpus, dev_path=held_out)
+    return Trained(config, corpus, held_out, directory)
+
+
+def test_train_model_writes_a_loadable_model(trained: Trained, tmp_path: Path) -> None:
+    config, corpus, directory = trained.config, trained.corpus, trained.directory
+    models = config.paths.models_dir
     assert (models / "CURRENT").read_text().strip() == directory.name
     card = json.loads((directory / "card.json").read_text())
     assert card["data"]["rows"] > 300
     assert 0 < card["threshold"] < 1
     assert card["metrics"]["cross_validation"]["overall"]["pr_auc"] > 0.5
+    assert card["metrics"]["held_out"]["overall"]["n"] == 6
     loaded = load_scoring_model(config)
     assert loaded.version == directory.name
     # an explicit output directory leaves CURRENT alone
-    other = train_model(config, tmp_path / "elsewhere", corpus_dir=corpus)
+    other = train_model(
+        config, tmp_path / "elsewhere", corpus_dir=corpus, dev_path=trained.held_out
+    )
     assert other == tmp_path / "elsewhere"
     assert (models / "CURRENT").read_text().strip() == directory.name
     again = json.loads((other / "card.json").read_text())
     assert again["metrics"] == card["metrics"]  # same data, same seed: same figures
     shutil.rmtree(other)
+
+
+def test_a_held_out_file_is_never_trained_on(
+    trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline.cli import main
+    from pipeline.retrain import retrain
+
+    card = json.loads((trained.directory / "card.json").read_text(encoding="utf-8"))
+    digest = hashlib.sha256(trained.held_out.read_bytes()).hexdigest()
+    assert card["held_out_sha256"] == digest
+    assert digest in (trained.directory / "card.md").read_text(encoding="utf-8")
+    models = trained.config.paths.models_dir
+    before = sorted(p.name for p in models.iterdir())
+    # `netra retrain --add` with the held-out content under another name
+    copy = tmp_path / "more_labels.csv"
+    shutil.copyfile(trained.held_out, copy)
+    with pytest.raises(InputFileError, match=r"more_labels\.csv: --add: same content"):
+        retrain(trained.config, None, add_files=[copy], corpus_dir=trained.corpus)
+    database, output = f"sqlite:///{tmp_path / 'netra.db'}", tmp_path / "out"
+    settings = tmp_path / "netra.toml"
+    settings.write_text(
+        f'[database]\nurl = "{database}"\n'
+        f'[paths]\nmodels_dir = "{models}"\noutput_dir = "{output}"\n',
+        encoding="utf-8",
+    )
+    store = Store(database)
+    store.upgrade()
+    store.close()
+    args = ["--config", str(settings), "--corpus", str(trained.corpus)]
+    assert main(["retrain", *args, "--add", str(copy)]) == 2
+    assert f"the held-out file held_out.csv of model {trained.directory.name}" in (
+        capsys.readouterr().err
+    )
+    # a corpus holding it: refused by `netra train` and `netra retrain` alike
+    corpus = tmp_path / "corpus"
+    shutil.copytree(trained.corpus, corpus)
+    shutil.copyfile(trained.held_out, corpus / "zz_extra.csv")
+    for run in (
+        lambda: train_model(trained.config, corpus_dir=corpus),
+        lambda: retrain(trained.config, None, corpus_dir=corpus),
+    ):
+        with pytest.raises(InputFileError, match=r"zz_extra\.csv: corpus file: same content"):
+            run()
+    assert main(["train", *args[:2], "--corpus", str(corpus)]) == 2
+    assert "held-out data is for measuring, never for training" in capsys.readouterr().err
+    assert sorted(p.name for p in models.iterdir()) == before
 
 
 # -- the real command line -----------------------------------------------------------------
@@ -369,3 +454,101 @@ def test_cli_evaluate_and_tampered_model(tmp_path: Path) -> None:
     refused = netra("evaluate", str(source), "--model", str(copy), cwd=tmp_path)
     assert refused.returncode == 1
     assert "does not match the manifest" in refused.stderr
+
+
+# -- inputs with a byte-order mark, outputs that must not destroy anything -------------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "\ufefftext,id\nAyo pilih nomor 1 #BersamaBE,7\n",
+        '\ufeff{"text": "Ayo coblos", "id": "7"}\n',
+    ],
+)
+def test_stdin_with_a_byte_order_mark(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    model: LoadedModel,
+    content: str,
+) -> None:
+    # Windows tools put a BOM before the first column name (CSV) or the first brace (JSONL).
+    monkeypatch.setattr("sys.stdin", io.StringIO(content))
+    report = classify_file("-", None, model=model)
+    out = capsys.readouterr().out
+    assert report.rows == 1
+    if content.startswith("\ufeff{"):
+        assert json.loads(out)["id"] == "7"  # read as JSONL, not as a one-column CSV
+    else:
+        assert next(csv.DictReader(io.StringIO(out)))["id"] == "7"
+
+
+def test_classify_refuses_to_write_over_its_input(tmp_path: Path, model: LoadedModel) -> None:
+    source = write_csv(tmp_path / "in.csv", ROWS)
+    before = source.read_bytes()
+    (tmp_path / "link.csv").symlink_to(source)
+    for output in (source, tmp_path / "link.csv", tmp_path / "." / "in.csv"):
+        with pytest.raises(UsageError, match=r"would overwrite the input file"):
+            classify_file(str(source), str(output), model=model)
+    assert source.read_bytes() == before
+
+
+def test_a_failed_classification_leaves_the_old_output_whole(
+    tmp_path: Path, model: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pipeline.classify.CHUNK", 2)  # the first rows are written before the error
+    source = tmp_path / "in.jsonl"
+    good = [json.dumps({"text": row["text"]}) for row in ROWS]
+    source.write_text("\n".join([*good, "{rusak"]) + "\n", encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    output.write_text("earlier results\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match=r"in.jsonl:5: invalid JSON"):
+        classify_file(str(source), str(output), model=model)
+    assert output.read_text(encoding="utf-8") == "earlier results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
+
+
+def test_unwritable_outputs_exit_2_naming_the_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline.cli import main
+
+    rows = [dict(row, label=str(int(i in (0, 3)))) for i, row in enumerate(ROWS)]
+    source = write_csv(tmp_path / "gold.csv", rows)
+    missing = tmp_path / "no-such-folder" / "x.csv"
+    assert main(["classify", str(source), "--output", str(missing)]) == 2
+    assert f"{missing}: cannot write" in capsys.readouterr().err
+    assert main(["evaluate", str(source), "--errors", str(missing)]) == 2
+    assert f"{missing}: cannot write" in capsys.readouterr().err
+    before = source.read_bytes()
+    assert main(["evaluate", str(source), "--errors", str(source)]) == 2
+    assert "would overwrite the input file" in capsys.readouterr().err
+    assert source.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gold.csv"]
+
+
+def test_train_refuses_a_corpus_file_with_the_held_out_content(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline.cli import main
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    seed = sorted((PROJECT_ROOT / "classifiers" / "corpus").glob("*.csv"))[0]
+    with seed.open(encoding="utf-8") as handle:
+        write_csv(corpus / "part.csv", list(csv.DictReader(handle))[:40])
+    held_out = tmp_path / "held_out.csv"
+    shutil.copyfile(corpus / "part.csv", held_out)
+    config = Config(
+        paths=PathsConfig(
+            models_dir=tmp_path / "models", elections_dir=PROJECT_ROOT / "config" / "elections"
+        )
+    )
+    with pytest.raises(InputFileError, match=r"part\.csv: corpus file: same content .* --dev"):
+        train_model(config, corpus_dir=corpus, dev_path=held_out)
+    settings = tmp_path / "netra.toml"
+    settings.write_text(f'[paths]\nmodels_dir = "{tmp_path / "models"}"\n', encoding="utf-8")
+    args = ["train", "--config", str(settings), "--corpus", str(corpus), "--dev", str(held_out)]
+    assert main(args) == 2
+    assert "held-out data is for measuring, never for training" in capsys.readouterr().err
+    assert not (tmp_path / "models").exists()

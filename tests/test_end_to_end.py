@@ -17,12 +17,15 @@ import pytest
 
 from pipeline import schema
 from pipeline.cli import main
-from pipeline.config import Config
+from pipeline.config import Config, load_config
+from pipeline.demo import is_demo_database, reset_demo_database
+from pipeline.errors import UsageError
 from pipeline.importer import import_files
 from pipeline.queue import link_and_enqueue, list_items, stage_counts
 from pipeline.records import Score
 from pipeline.review import audit_log
 from pipeline.store import Store
+from tests.conftest import make_post
 
 DEMO = Path(__file__).resolve().parent.parent / "config" / "demo"
 QUEUED_LEVELS = ("user_id", "handle", "profile_url", "name_agency")
@@ -173,3 +176,59 @@ def test_netra_demo_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         assert stage in printed
     assert (tmp_path / "out" / "review_queue.csv").exists()
     assert (tmp_path / "out" / "review_queue.xlsx").exists()
+    # `make demo` again: the database it made is reset, and the figures are the same
+    assert main(["demo", "--config", str(config)]) == 0
+    assert capsys.readouterr().out == printed
+
+
+def demo_config(tmp_path: Path, database: Path) -> Path:
+    """A demo config on `database`, writing its outputs under `tmp_path`."""
+    config = tmp_path / "demo.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{database}"\n'
+        f'[paths]\noutput_dir = "{tmp_path / "out"}"\n'
+        '[[sources]]\nname = "demo-export"\nplatform = "file"\n'
+        f'targets = ["path:{DEMO / "posts.jsonl"}"]\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_netra_demo_never_deletes_a_database_it_did_not_make(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = tmp_path / "netra.db"
+    store = Store(f"sqlite:///{real}")
+    store.upgrade()
+    store.write_stream([make_post(1), make_post(2)])
+    store.close()
+    config = demo_config(tmp_path, tmp_path / "demo.db")
+    # The database named by the environment or by --database, not the demo config's
+    monkeypatch.setenv("NETRA_DATABASE_URL", f"sqlite:///{real}")
+    assert main(["demo", "--config", str(config)]) == 2
+    monkeypatch.delenv("NETRA_DATABASE_URL")
+    assert main(["demo", "--config", str(config), "--database", f"sqlite:///{real}"]) == 2
+    err = capsys.readouterr().err
+    assert f"netra demo would delete {real}" in err and "--config config/demo.toml" in err
+    with Store(f"sqlite:///{real}") as kept:
+        assert kept.counts()["posts"] == 2
+    assert not (tmp_path / "demo.db").exists() and not (tmp_path / "out").exists()
+
+
+def test_only_a_database_the_demo_made_counts_as_one(tmp_path: Path) -> None:
+    config = load_config(demo_config(tmp_path, tmp_path / "demo.db"), environ={})
+    store, demo_run = reset_demo_database(config)
+    store.finish_run(demo_run, "ok", {"last_run_id": demo_run})
+    store.close()
+    assert is_demo_database(tmp_path / "demo.db")
+    # a run of its own after the demo (`netra run` on the demo database) may hold real posts
+    with Store(config.database.url) as store:
+        store.finish_run(store.start_run("run"), "ok")
+    assert not is_demo_database(tmp_path / "demo.db")
+    with pytest.raises(UsageError, match="did not make it"):
+        reset_demo_database(config)
+    other = tmp_path / "other.db"
+    other.write_text("not a database\n", encoding="utf-8")
+    assert not is_demo_database(other)
+    other.write_bytes(b"")
+    assert is_demo_database(other)  # an empty file holds nothing to lose

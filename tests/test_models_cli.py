@@ -184,6 +184,21 @@ def test_promote_refuses_tampered_or_unknown_versions(
     assert read_history(config.paths.models_dir) == []
 
 
+def test_promote_refuses_a_directory_not_named_as_its_version(
+    config: Config, config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = config.paths.models_dir
+    shutil.copytree(root / "model-b", root / "backup-copy")  # verifies: same files, same card
+    assert cli(config_file, "promote", "backup-copy") == 2
+    assert "its card names version 'model-b', not 'backup-copy'" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="promote 'model-b'"):
+        promote(config, "backup-copy")
+    assert current(config) == "model-a" and read_history(root) == []
+    # the version itself, under its own name, is promoted as before
+    assert cli(config_file, "promote", "model-b") == 0
+    assert current(config) == "model-b"
+
+
 def test_a_scorer_never_fails_while_versions_switch(config: Config) -> None:
     root = config.paths.models_dir
     profiles = load_profiles(config.paths.elections_dir)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ import pytest
 from classifiers.artifacts import CURRENT, verify_model_dir
 from classifiers.corpus import CORPUS_COLUMNS, load_corpus
 from classifiers.features import ModelSettings
+from classifiers.model import LoadedModel
 from pipeline.active_learning import label_post, select_to_label
 from pipeline.classify import load_scoring_model, score_new_posts
 from pipeline.cli import main
@@ -421,3 +423,25 @@ def test_a_broken_current_model_is_never_replaced_automatically(world: World) ->
     assert "does not match the manifest" in result.message
     assert (world.config.paths.models_dir / CURRENT).read_text().strip() == world.baseline
     assert result.report["current"]["error"] and result.report["evaluation"]["current"] is None
+
+
+def test_both_models_are_measured_with_the_configured_profiles(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configured = ("pilkada-2024-sumber-makmur",)
+    config = world.config.with_overrides(classifier={"elections": configured})
+    scored_with: set[tuple[str, ...]] = set()
+    score = LoadedModel.score
+
+    def spy(self: LoadedModel, *args: Any, **kwargs: Any) -> Any:
+        scored_with.add(tuple(profile.id for profile in self.profiles))
+        return score(self, *args, **kwargs)
+
+    monkeypatch.setattr(LoadedModel, "score", spy)
+    result = retrain(
+        config, world.store, corpus_dir=world.corpus, settings=SETTINGS, auto_promote=False
+    )
+    assert result.report["evaluation"]["current"] is not None
+    # Masking with more profiles hides more names: both sides see the same ones, as scoring does.
+    assert scored_with == {configured}
+    assert result.report["evaluation"]["profiles"] == list(configured)
