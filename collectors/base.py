@@ -544,9 +544,38 @@ def _reject(result: ParsedItems, item: object, exc: Exception, context: str) -> 
         result.rejects.append(Reject(reason, item))
 
 
-def profile_text(name: str | None, bio: str | None) -> str:
-    """What a `profile` record says: the account's display name and bio, one per line."""
-    return "\n".join(part for part in ((name or "").strip(), (bio or "").strip()) if part)
+def profile_record(
+    platform: str,
+    post_id: str,
+    *,
+    url: str | None,
+    author_id: str,
+    handle: str | None,
+    name: str | None,
+    bio: str | None,
+    created: str | None,
+    observed: datetime,
+    raw: Mapping[str, Any],
+) -> Post:
+    """A `profile` record: an account's display name and bio, one per line, as its text.
+
+    It is what a follow of the account is judged on; `created` (the platform's time for the
+    profile, if any) else `observed` is its time.
+    """
+    name, bio = (name or "").strip(), (bio or "").strip()
+    return Post(
+        platform=platform,
+        post_id=post_id,
+        url=url,
+        author_id=author_id,
+        author_handle=handle or None,
+        author_name=name or None,
+        author_bio=bio or None,
+        text="\n".join(part for part in (name, bio) if part),
+        created_at=parse_time(created) if created else observed,
+        kind="profile",
+        raw=dict(raw),
+    )
 
 
 def follow_record(

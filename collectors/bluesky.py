@@ -37,7 +37,7 @@ from collectors.base import (
     parse_items,
     parse_positioned,
     parse_time,
-    profile_text,
+    profile_record,
     register,
     time_position,
     walk_newest_first,
@@ -241,21 +241,17 @@ def parse_profile(view: Mapping[str, Any], observed: datetime) -> Post:
     """A `profile` record from an `app.bsky.actor.defs#profileView`: the account's name and bio."""
     did = str(view["did"])
     handle = view.get("handle") or None
-    name = str(view.get("displayName") or "").strip()
-    bio = str(view.get("description") or "").strip()
-    when = view.get("indexedAt") or view.get("createdAt")
-    return Post(
-        platform="bluesky",
-        post_id=f"at://{did}/app.bsky.actor.profile/self",
+    return profile_record(
+        "bluesky",
+        f"at://{did}/app.bsky.actor.profile/self",
         url=profile_link(handle or did),
         author_id=did,
-        author_handle=handle,
-        author_name=name or None,
-        author_bio=bio or None,
-        text=profile_text(name, bio),
-        created_at=parse_time(when) if when else observed,
-        kind="profile",
-        raw=dict(view),
+        handle=handle,
+        name=view.get("displayName"),
+        bio=view.get("description"),
+        created=view.get("indexedAt") or view.get("createdAt"),
+        observed=observed,
+        raw=view,
     )
 
 

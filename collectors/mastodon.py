@@ -38,7 +38,7 @@ from collectors.base import (
     parse_items,
     parse_positioned,
     parse_time,
-    profile_text,
+    profile_record,
     register,
     walk_newest_first,
     walk_until_known,
@@ -140,21 +140,17 @@ def parse_context(
 
 def parse_profile(account: Mapping[str, Any], host: str, observed: datetime) -> Post:
     """A `profile` record from an Account entity: the account's display name and bio."""
-    name = str(account.get("display_name") or "").strip()
-    bio = html_to_text(account.get("note"))
-    created = account.get("created_at")
-    return Post(
-        platform="mastodon",
-        post_id=f"{host}/accounts/{account['id']}",
+    return profile_record(
+        "mastodon",
+        f"{host}/accounts/{account['id']}",
         url=account.get("url") or None,
         author_id=f"{host}/{account['id']}",
-        author_handle=account_handle(account, host),
-        author_name=name or None,
-        author_bio=bio or None,
-        text=profile_text(name, bio),
-        created_at=parse_time(created) if created else observed,
-        kind="profile",
-        raw=dict(account),
+        handle=account_handle(account, host),
+        name=account.get("display_name"),
+        bio=html_to_text(account.get("note")),
+        created=account.get("created_at"),
+        observed=observed,
+        raw=account,
     )
 
 

@@ -35,7 +35,7 @@ from collectors.base import (
     parse_items,
     parse_positioned,
     parse_time,
-    profile_text,
+    profile_record,
     register,
     walk_newest_first,
     walk_until_known,
@@ -180,21 +180,18 @@ def parse_tweets_page(payload: Any, *, context: str) -> tuple[ParsedItems, list[
 
 def parse_profile(user: Mapping[str, Any], observed: datetime) -> Post:
     """A `profile` record from a v2 User object: the account's name and bio."""
-    name = str(user.get("name") or "").strip()
-    bio = html.unescape(str(user.get("description") or "")).strip()
     username = user.get("username") or None
-    return Post(
-        platform="x",
-        post_id=f"user:{user['id']}",
+    return profile_record(
+        "x",
+        f"user:{user['id']}",
         url=f"https://x.com/{username}" if username else None,
         author_id=str(user["id"]),
-        author_handle=username,
-        author_name=name or None,
-        author_bio=bio or None,
-        text=profile_text(name, bio),
-        created_at=parse_time(user["created_at"]) if user.get("created_at") else observed,
-        kind="profile",
-        raw=dict(user),
+        handle=username,
+        name=user.get("name"),
+        bio=html.unescape(str(user.get("description") or "")),
+        created=user.get("created_at"),
+        observed=observed,
+        raw=user,
     )
 
 
