@@ -11,7 +11,7 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pipeline.errors import UsageError
 from pipeline.records import Post
@@ -33,6 +33,30 @@ PLATFORM_HOSTS: tuple[tuple[str, str], ...] = (
     ("bsky.app", "bluesky"),
     ("threads.net", "threads"),
 )
+
+
+# Query parameters that share buttons add to a link. They identify who shared it (often the
+# tipster: TikTok's sec_user_id, Instagram's igsh) or the share itself, never the post, so they
+# are dropped before the link is stored or exported, and a repeat tip of the same post dedups.
+SHARE_TRACKING_PARAMETERS = frozenset(
+    {
+        "igsh", "igshid", "_r", "_t", "u_code", "sec_user_id", "share_app_id", "share_item_id",
+        "share_link_id", "sender_device", "sender_web_id", "web_id", "is_from_webapp", "tt_from",
+        "checksum", "timestamp", "user_id", "mibextid", "rdid", "fbclid", "sfnsn", "s", "t", "si",
+        "feature", "pp", "ref", "ref_src", "ref_url", "gclid", "__tn__", "__cft__[0]", "share_url",
+    }
+)  # fmt: skip
+
+
+def clean_tip_url(url: str) -> str:
+    """A reported link without its fragment and share-tracking query parameters."""
+    parts = urlsplit(url.strip())
+    kept = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if key.lower() not in SHARE_TRACKING_PARAMETERS and not key.lower().startswith("utm_")
+    ]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), ""))
 
 
 def platform_of(url: str) -> str:
@@ -70,7 +94,7 @@ def make_tip_post(
     if not text.strip():
         raise UsageError("a tip needs --text: what the post says (or describes the screenshot)")
     received = (received_at or datetime.now(UTC)).astimezone(UTC)
-    normalised = url.strip()
+    normalised = clean_tip_url(url)
     raw: dict[str, Any] = {
         "source": "tip",
         "received_at": received.isoformat().replace("+00:00", "Z"),

@@ -50,3 +50,26 @@ def test_a_tip_becomes_a_post_that_dedups_on_its_link() -> None:
 def test_a_bad_tip_is_a_usage_error(url: str, text: str) -> None:
     with pytest.raises(UsageError):
         make_tip_post(url, text)
+
+
+def test_share_tracking_parameters_are_dropped_from_a_tip_link() -> None:
+    # share buttons tag a link with who shared it (often the tipster): never stored or exported
+    shared = make_tip_post(
+        "https://www.tiktok.com/@guru_contoh/video/7300000000000000001"
+        "?_r=1&_t=8abc&u_code=pelapor123&sec_user_id=MS4wLjABAAAApelapor&utm_source=copy#komentar",
+        "video ajakan memilih",
+    )
+    assert shared.url == "https://www.tiktok.com/@guru_contoh/video/7300000000000000001"
+    plain = make_tip_post(
+        "https://www.tiktok.com/@guru_contoh/video/7300000000000000001", "video ajakan memilih"
+    )
+    assert shared.post_id == plain.post_id  # the same post reported twice dedups
+    instagram = make_tip_post("https://www.instagram.com/p/Cx1/?igsh=MTc4eDQ5", "foto kampanye")
+    assert instagram.url == "https://www.instagram.com/p/Cx1/"
+    # parameters that name the post itself are kept
+    facebook = make_tip_post(
+        "https://www.facebook.com/permalink.php?story_fbid=123&id=456&mibextid=abc", "unggahan"
+    )
+    assert facebook.url == "https://www.facebook.com/permalink.php?story_fbid=123&id=456"
+    youtube = make_tip_post("https://www.youtube.com/watch?v=abc123&si=XyZshare", "video")
+    assert youtube.url == "https://www.youtube.com/watch?v=abc123"
