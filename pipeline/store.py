@@ -102,10 +102,18 @@ class StoredPost:
         return self.post.text
 
 
+# Query options of a database URL that hold secrets (libpq takes `?password=` too).
+_SECRET_QUERY = ("password", "passfile", "sslpassword", "token", "secret", "key")
+
+
 def redact_url(url: str) -> str:
-    """A database URL safe to print (password hidden; an unparsable one is not shown at all)."""
+    """A database URL safe to print (passwords hidden; an unparsable one is not shown at all)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        secret = [key for key in parsed.query if any(part in key.lower() for part in _SECRET_QUERY)]
+        if secret:
+            parsed = parsed.update_query_dict(dict.fromkeys(secret, "***"))
+        return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
     except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return "<invalid database URL>"
 

@@ -150,10 +150,14 @@ def test_unreachable_receiver_gives_up_quietly(client: httpx.Client) -> None:
     assert sleeps == [2.0, 4.0]
 
 
-def test_safe_url_drops_the_query() -> None:
-    assert (
-        safe_url("https://hooks.example:8443/a/b?token=s3cret") == "https://hooks.example:8443/a/b"
-    )
+def test_safe_url_drops_the_path_and_the_query() -> None:
+    # Slack, Discord and Teams put the secret in the path; others in the query
+    query = safe_url("https://hooks.example:8443/a/b?token=s3cret")
+    assert query.startswith("https://hooks.example:8443/… (#") and "s3cret" not in query
+    path = safe_url("https://hooks.slack.example/services/T0AAA/B0BBB/SeCrEtToKeN123")
+    assert path.startswith("https://hooks.slack.example/… (#") and "SeCrEt" not in path
+    # two webhooks on one host can still be told apart in the log
+    assert safe_url("https://h.example/x/1") != safe_url("https://h.example/x/2")
 
 
 def test_webhook_from_config(client: httpx.Client) -> None:

@@ -107,6 +107,14 @@ def test_leases_exclude_other_holders(store: Store) -> None:
     assert store.acquire_lease("source:a", "p2", 60)
 
 
+def test_redact_url_hides_passwords_in_the_query_too() -> None:
+    # libpq takes ?password=...; `netra status` prints the URL
+    url = "postgresql://netra@127.0.0.1:5432/netra?password=Sup3rS3cret&sslmode=require"
+    shown = redact_url(url)
+    assert "Sup3rS3cret" not in shown and "password=***" in shown and "sslmode=require" in shown
+    assert redact_url("postgresql://netra:Sup3rS3cret@h/db") == "postgresql://netra:***@h/db"
+
+
 @pytest.mark.parametrize(
     "url",
     ["user:s3cret@host/db", "postgresql+psycopg://u:s3cret@host:notaport/db"],
