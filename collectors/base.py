@@ -192,6 +192,19 @@ class UnitLedger:
         with self._lock:
             return self._spent.get((bucket, day), 0)
 
+    def snapshot(self) -> dict[str, int]:
+        """Units spent, keyed `bucket|day`, to carry the count over to the next run."""
+        with self._lock:
+            return {f"{bucket}|{day}": units for (bucket, day), units in self._spent.items()}
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        """Take over what earlier runs spent (the larger count wins; bad entries are ignored)."""
+        with self._lock:
+            for key, units in saved.items():
+                bucket, sep, day = str(key).rpartition("|")
+                if sep and isinstance(units, int) and not isinstance(units, bool) and units > 0:
+                    self._spent[(bucket, day)] = max(self._spent.get((bucket, day), 0), units)
+
 
 class HttpPolicy:
     """How Netra talks HTTP: one policy per run, shared (thread-safely) by every collector."""

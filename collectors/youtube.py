@@ -84,17 +84,43 @@ def parse_comment(comment: Mapping[str, Any], video_id: str, *, replies: int | N
     )
 
 
-def parse_comment_thread(thread: Mapping[str, Any]) -> list[Post]:
-    """The top-level comment and the replies included in a `youtube#commentThread`."""
-    snippet = thread["snippet"]
-    video_id = str(snippet["videoId"])
-    top = parse_comment(
-        snippet["topLevelComment"], video_id, replies=int(snippet.get("totalReplyCount") or 0)
+def parse_comment_thread(thread: Any, *, context: str = "youtube") -> ParsedItems:
+    """The top-level comment and embedded replies of a `youtube#commentThread`, each skipped alone."""
+    # One guard per comment: a malformed reply must not take the top-level comment with it.
+    parsed = parse_items([thread], _top_level_comment, context=context)
+    video_id = _thread_field(thread, "videoId")
+    if video_id is None:
+        return parsed  # the top-level guard has already counted this thread once
+    parsed.extend(
+        parse_items(
+            _embedded_replies(thread),
+            lambda reply: parse_comment(reply, video_id),
+            context=context,
+        )
     )
-    posts = [top]
-    for reply in (thread.get("replies") or {}).get("comments", []):
-        posts.append(parse_comment(reply, video_id))
-    return posts
+    return parsed
+
+
+def _top_level_comment(thread: Mapping[str, Any]) -> Post:
+    snippet = thread["snippet"]
+    return parse_comment(
+        snippet["topLevelComment"],
+        str(snippet["videoId"]),
+        replies=int(snippet.get("totalReplyCount") or 0),
+    )
+
+
+def _embedded_replies(thread: Any) -> list[Any]:
+    replies = thread.get("replies") if isinstance(thread, Mapping) else None
+    comments = replies.get("comments") if isinstance(replies, Mapping) else None
+    return comments if isinstance(comments, list) else []
+
+
+def _thread_field(thread: Any, name: str) -> str | None:
+    """A thread's snippet field as text, or None when the thread is too malformed to have it."""
+    snippet = thread.get("snippet") if isinstance(thread, Mapping) else None
+    value = snippet.get(name) if isinstance(snippet, Mapping) else None
+    return str(value) if value not in (None, "") else None
 
 
 def _video_post(
@@ -316,11 +342,21 @@ class YoutubeCollector(Collector):
                 },
             )
             for thread in _listing(payload, context):
-                batch = parse_items([thread], parse_comment_thread, context=context)
+                batch = parse_comment_thread(thread, context=context)
                 if batch.posts:
-                    batch.posts.extend(self._more_replies(key, thread, batch.posts, context))
-                    when = thread["snippet"]["topLevelComment"]["snippet"]["publishedAt"]
-                    positions.extend([time_position(parse_time(when))] * len(batch.posts))
+                    batch.extend(self._more_replies(key, thread, batch.posts, context))
+                    # Threads come ordered by their top-level comment, but a reply sits at its
+                    # own time: a new reply to a thread older than the floor must survive it.
+                    opened = next(
+                        (post.created_at for post in batch.posts if post.parent_id == video_id),
+                        None,
+                    )
+                    positions.extend(
+                        time_position(
+                            post.created_at if opened is None else max(opened, post.created_at)
+                        )
+                        for post in batch.posts
+                    )
                 parsed.extend(batch)
             if video.posts or video.skipped:
                 # The video sorts with the newest comment so an old upload date does not look
@@ -346,14 +382,18 @@ class YoutubeCollector(Collector):
 
     def _more_replies(
         self, key: str, thread: Mapping[str, Any], have: list[Post], context: str
-    ) -> list[Post]:
+    ) -> ParsedItems:
         """Replies beyond the few a commentThread embeds (comments.list by parentId)."""
-        total = int(thread["snippet"].get("totalReplyCount") or 0)
-        if total <= len(have) - 1:
-            return []
-        video_id = str(thread["snippet"]["videoId"])
+        extra = ParsedItems()
+        thread_id = thread.get("id")
+        video_id = _thread_field(thread, "videoId")
+        total = _thread_field(thread, "totalReplyCount") or "0"
+        # Counted as sent, not as parsed: comments.list would only return a bad reply again.
+        embedded = len(_embedded_replies(thread))
+        if not thread_id or not video_id or not total.isdigit() or int(total) <= embedded:
+            return extra
         seen = {post.post_id for post in have}
-        extra: list[Post] = []
+        tokens: set[str] = set()
         token: str | None = None
         while True:
             payload = self._call(
@@ -361,7 +401,7 @@ class YoutubeCollector(Collector):
                 "comments",
                 {
                     "part": "snippet",
-                    "parentId": thread["id"],
+                    "parentId": thread_id,
                     "textFormat": "plainText",
                     "maxResults": 100,
                     "pageToken": token,
@@ -372,10 +412,19 @@ class YoutubeCollector(Collector):
                 lambda item: parse_comment(item, video_id),
                 context=context,
             )
-            extra.extend(post for post in batch.posts if post.post_id not in seen)
+            batch.posts = [post for post in batch.posts if post.post_id not in seen]
+            seen.update(post.post_id for post in batch.posts)
+            extra.extend(batch)
             token = payload.get("nextPageToken") or None
             if not token:
                 return extra
+            if token in tokens:
+                # A token handed back again would loop until the whole daily quota is spent.
+                logger.warning(
+                    "%s: comments.list returned page token %r again; stopping", context, token
+                )
+                return extra
+            tokens.add(token)
 
 
 def _error_reason(payload: Any) -> tuple[str | None, str | None]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from pipeline.records import Post
 
@@ -83,8 +84,8 @@ def map_tiktok(data: Mapping[str, Any]) -> Post:
     if isinstance(author, Mapping):
         handle, name, author_id = author["uniqueId"], author.get("nickname"), author.get("id")
         bio = author.get("signature") or None
-    else:  # embedded-JSON variant: author is the handle, nickname sits beside it
-        handle, name, author_id, bio = author, item.get("nickname"), None, None
+    else:  # embedded-JSON variant: author is the handle, nickname and authorId sit beside it
+        handle, name, author_id, bio = author, item.get("nickname"), item.get("authorId"), None
     stats = item.get("stats") or {}
     return Post(
         platform="tiktok",
@@ -189,19 +190,37 @@ def map_facebook(data: Mapping[str, Any]) -> Post:
     if metadata is None:
         raise ValueError("Facebook story has no timestamp metadata")
     author = story["actors"][0]
-    profile_url = author.get("url") or ""
+    handle, url_id = _facebook_profile(author.get("url") or "")
+    author_id = author.get("id") or url_id
     return Post(
         platform="facebook",
         post_id=str(story["post_id"]),
         url=story.get("wwwURL") or metadata.get("url"),
-        author_id=str(author["id"]) if author.get("id") else None,
-        author_handle=profile_url.rstrip("/").split("/")[-1] or None,
+        author_id=str(author_id) if author_id else None,
+        author_handle=handle,
         author_name=author.get("name") or None,
         text=(story.get("message") or {}).get("text", ""),
         created_at=_epoch(metadata["creation_time"]),
         kind="post",
         raw=_raw(item, meta),
     )
+
+
+def _facebook_profile(url: str) -> tuple[str | None, str | None]:
+    """(handle, numeric id) from an actor's profile URL."""
+    parts = urlsplit(url)
+    segments = [segment for segment in parts.path.split("/") if segment]
+    # Accounts without a username are linked as profile.php?id=<number>; group posts link the
+    # actor as /groups/<group>/user/<number>/. Neither carries a handle.
+    if segments == ["profile.php"]:
+        number = parse_qs(parts.query).get("id", [""])[0]
+        return None, number if number.isdigit() else None
+    if len(segments) != 1:
+        last = segments[-1] if segments else ""
+        return None, last if last.isdigit() else None
+    if segments[0].isdigit():
+        return None, segments[0]
+    return segments[0], None
 
 
 def _unsupported(data: Mapping[str, Any]) -> Post:

@@ -209,6 +209,8 @@ def collect_sources(
     progress = progress or Progress()
     sources = [source for source in config.sources if source.enabled]
     http = policy or build_policy(config.http, client, sources)
+    # Daily quotas (YouTube) are per day, not per run: start from what earlier runs spent.
+    http.units.restore(_saved_units(store))
     shared = _Shared(store, progress, debug_dir or config.paths.debug_dir, stop, write_guard)
     report = CollectReport()
     progress.start("collect")
@@ -226,9 +228,36 @@ def collect_sources(
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
         progress.finish()
+        _save_units(store, http.units.snapshot())
     report.new_keys = shared.new_keys
     report.requests = sum(http.requests_by_host.values())
     return report
+
+
+# Units spent against daily quotas, kept as a checkpoint row of its own (hashed key buckets).
+UNITS_CHECKPOINT = "netra|quota-units"
+UNITS_KEPT_DAYS = 3
+
+
+def _saved_units(store: Store) -> dict[str, Any]:
+    try:
+        saved = json.loads(store.get_cursor(UNITS_CHECKPOINT) or "{}")
+    except json.JSONDecodeError:
+        log.warning("saved quota units are unreadable; counting from zero")
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def _save_units(store: Store, spent: Mapping[str, int]) -> None:
+    """Merge this run's spent units into the saved ones (the larger wins), newest days only."""
+    if not spent:
+        return
+    merged = dict(_saved_units(store))
+    for key, units in spent.items():
+        merged[key] = max(int(merged.get(key, 0) or 0), units)
+    days = sorted({key.rpartition("|")[2] for key in merged}, reverse=True)[:UNITS_KEPT_DAYS]
+    kept = {key: units for key, units in merged.items() if key.rpartition("|")[2] in days}
+    store.save_cursor(UNITS_CHECKPOINT, json.dumps(kept, sort_keys=True))
 
 
 def _collect_source(

@@ -377,3 +377,32 @@ def test_cli_tip_add_keeps_the_reporter_apart(
         )
         == 2
     )
+
+
+def test_a_daily_quota_holds_across_runs(tmp_path: Path, sqlite_store: Store) -> None:
+    # search.list costs 100 units: with a budget of 150 a day, the second run of the day is
+    # refused, not given a fresh budget because it is a new process or a new run
+    router = Router().add("/youtube/v3/search", httpx.Response(200, json={"items": []}))
+    config = _config(
+        tmp_path,
+        SourceConfig(
+            name="yt",
+            platform="youtube",
+            base_url="https://yt.example",
+            targets=("search:pilkada",),
+            options={"daily_quota": 150},
+        ),
+    )
+    environ = {"NETRA_YOUTUBE_API_KEY": "AIzaContohKunci"}
+    first = collect_sources(
+        config, sqlite_store, httpx.Client(), environ=environ, policy=_policy(router)
+    )
+    assert first.sources[0].status == "ok"
+    second = collect_sources(
+        config, sqlite_store, httpx.Client(), environ=environ, policy=_policy(router)
+    )
+    assert second.sources[0].status == "failed"
+    assert "quota budget of 150 units" in second.sources[0].errors[0]
+    assert len(router.requests) == 1
+    saved = sqlite_store.get_cursor("netra|quota-units") or ""
+    assert "AIzaContohKunci" not in saved and ": 100" in saved  # the key is only a hash

@@ -109,7 +109,9 @@ def test_zeeschuimer_tiktok_videos_and_comments() -> None:
     assert video.url == "https://www.tiktok.com/@guru_contoh_tt/video/7321000000000000001"
     assert video.metrics == {"likes": 340, "replies": 25, "shares": 12, "views": 9800}
     assert "user_agent" not in video.raw["zeeschuimer"]  # the capturing browser is not kept
-    assert embedded.author_handle == "guru_contoh_tt" and embedded.author_id is None
+    # The embedded-JSON variant carries the author id beside the handle, as `authorId`.
+    assert embedded.author_handle == "guru_contoh_tt"
+    assert embedded.author_id == "6900000000000000001"
     assert comment.kind == "comment" and comment.parent_id == video.post_id
 
 
@@ -141,8 +143,14 @@ def test_zeeschuimer_facebook_envelope_and_4cat_item() -> None:
             on_skip=lambda _line, reason, _payload: skipped.append(reason),
         )
     ]
-    assert [post.post_id for post in posts] == ["100000000000001", "100000000000002"]
+    assert [post.post_id for post in posts] == [
+        "100000000000001",
+        "100000000000002",
+        "100000000000003",
+    ]
     assert posts[0].author_handle == "guru.contoh.fb" and posts[0].author_name == "Guru Contoh FB"
+    # An account without a username links as profile.php?id=…: no handle, the id is the author.
+    assert posts[2].author_handle is None and posts[2].author_id == "100050000000002"
     assert posts[0].created_at.isoformat() == "2024-01-09T03:13:20+00:00"
     assert "linkedin.com" in skipped[0]
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
+from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +26,7 @@ def _json(name: str, status: int = 200) -> httpx.Response:
 
 def test_a_comment_thread_gives_the_comment_and_its_replies() -> None:
     thread = fixture_json("youtube", "comment_threads_page1.json")["items"][0]
-    top, reply = parse_comment_thread(thread)
+    top, reply = parse_comment_thread(thread).posts
     assert top.text == "Saya PNS dan saya dukung nomor 1, jangan bilang2 ya 'hehe'"
     assert top.parent_id == "vidContoh01" and top.kind == "comment"
     assert top.author_handle == "pns_anonim_contoh" and top.author_name == "@pns_anonim_contoh"
@@ -168,3 +171,99 @@ def test_a_limit_the_video_overflows_still_moves_on_to_older_comments(
     second = list(collector.collect(target, first[-1].cursor, limit=2))
     assert router.requests[-1].url.params["pageToken"] == "QURTSl9pMlRva2VuMg=="
     assert [post.post_id for page in second for post in page.posts] == ["UgxThread000"]
+
+
+def _comment(comment_id: str, published: str, parent: str | None = None) -> dict[str, Any]:
+    """A `youtube#comment` in the fixture's shape, with its own id, time and parent."""
+    comment = copy.deepcopy(fixture_json("youtube", "comments_replies.json")["items"][0])
+    comment["id"] = comment["etag"] = comment_id
+    snippet = comment["snippet"]
+    snippet["publishedAt"] = snippet["updatedAt"] = published
+    snippet.pop("parentId", None)
+    if parent:
+        snippet["parentId"] = parent
+    return dict(comment)
+
+
+def _thread(
+    thread_id: str, published: str, replies: list[dict[str, Any]], total: int | None = None
+) -> dict[str, Any]:
+    """A `youtube#commentThread` in the fixture's shape around a new top-level comment."""
+    thread = copy.deepcopy(fixture_json("youtube", "comment_threads_page1.json")["items"][0])
+    thread["id"] = thread_id
+    thread["snippet"]["topLevelComment"] = _comment(thread_id, published)
+    thread["snippet"]["totalReplyCount"] = len(replies) if total is None else total
+    thread["replies"] = {"comments": replies}
+    if not replies:
+        del thread["replies"]
+    return dict(thread)
+
+
+def _threads_router(*pages: dict[str, Any]) -> Router:
+    router = Router().add("/youtube/v3/videos", _json("video.json"))
+    router.add("/youtube/v3/commentThreads", *(httpx.Response(200, json=page) for page in pages))
+    return router
+
+
+def test_a_new_reply_to_a_thread_older_than_the_floor_is_kept(fake_clock: FakeClock) -> None:
+    older = _thread("UgxLama", "2024-01-10T04:00:00Z", [])
+    newer = _thread("UgxBaru", "2024-01-10T05:00:00Z", [])
+    reply = _comment("UgxLama.r1", "2024-01-11T07:00:00Z", parent="UgxLama")
+    answered = _thread("UgxLama", "2024-01-10T04:00:00Z", [reply])
+    router = _threads_router({"items": [newer, older]}, {"items": [newer, answered]})
+    collector = YoutubeCollector(make_policy(router, fake_clock), base_url=BASE, environ=ENV)
+    target = Target.parse("video:vidContoh01")
+    first = list(collector.collect(target))
+    assert [post.post_id for post in first[0].posts] == ["vidContoh01", "UgxBaru", "UgxLama"]
+    again = list(collector.collect(target, first[-1].cursor))
+    # The old top-level comment stays below the floor; its new reply is above it.
+    assert [post.post_id for page in again for post in page.posts] == [
+        "vidContoh01",
+        "UgxBaru",
+        "UgxLama.r1",
+    ]
+    assert "2024-01-11T07:00:00" in (again[-1].cursor or "")
+
+
+def test_a_malformed_embedded_reply_skips_only_that_reply(fake_clock: FakeClock) -> None:
+    bad = _comment("UgxT.r1", "2024-01-10T06:00:00Z", parent="UgxT")
+    del bad["snippet"]["publishedAt"]
+    good = _comment("UgxT.r2", "2024-01-10T06:05:00Z", parent="UgxT")
+    router = _threads_router({"items": [_thread("UgxT", "2024-01-10T05:00:00Z", [bad, good])]})
+    collector = YoutubeCollector(make_policy(router, fake_clock), base_url=BASE, environ=ENV)
+    (page,) = collector.collect(Target.parse("video:vidContoh01"))
+    assert [post.post_id for post in page.posts] == ["vidContoh01", "UgxT", "UgxT.r2"]
+    assert page.skipped == 1 and [reject.payload for reject in page.rejects] == [bad]
+    # The bad reply was sent embedded; comments.list would only send it again.
+    assert "/youtube/v3/comments" not in router.paths()
+
+
+def test_a_malformed_reply_from_comments_list_is_counted(fake_clock: FakeClock) -> None:
+    bad = _comment("UgxT.r1", "2024-01-10T06:00:00Z", parent="UgxT")
+    del bad["snippet"]["publishedAt"]
+    good = _comment("UgxT.r2", "2024-01-10T06:05:00Z", parent="UgxT")
+    router = _threads_router({"items": [_thread("UgxT", "2024-01-10T05:00:00Z", [], total=2)]})
+    router.add("/youtube/v3/comments", httpx.Response(200, json={"items": [bad, good]}))
+    collector = YoutubeCollector(make_policy(router, fake_clock), base_url=BASE, environ=ENV)
+    (page,) = collector.collect(Target.parse("video:vidContoh01"))
+    assert [post.post_id for post in page.posts] == ["vidContoh01", "UgxT", "UgxT.r2"]
+    assert page.skipped == 1 and [reject.payload for reject in page.rejects] == [bad]
+
+
+def test_a_repeated_replies_page_token_stops_instead_of_spending_the_quota(
+    fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    reply = _comment("UgxT.r2", "2024-01-10T06:05:00Z", parent="UgxT")
+    router = _threads_router({"items": [_thread("UgxT", "2024-01-10T05:00:00Z", [], total=2)]})
+    router.add(
+        "/youtube/v3/comments",
+        httpx.Response(200, json={"items": [reply], "nextPageToken": "U0FNRQ=="}),
+    )
+    collector = YoutubeCollector(
+        make_policy(router, fake_clock), base_url=BASE, environ=ENV, options={"daily_quota": 50}
+    )
+    with caplog.at_level(logging.WARNING, logger="collectors.youtube"):
+        (page,) = collector.collect(Target.parse("video:vidContoh01"))
+    assert [post.post_id for post in page.posts] == ["vidContoh01", "UgxT", "UgxT.r2"]
+    assert router.paths().count("/youtube/v3/comments") == 2
+    assert "again" in caplog.text
