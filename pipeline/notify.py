@@ -15,6 +15,7 @@ reviewer opens the item in Netra. The secret and the signature are never logged.
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import hmac
 import json
@@ -69,6 +70,26 @@ def safe_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}/… (#{digest})"
 
 
+# A receiver asking for more than this is not waited for within one delivery attempt.
+MAX_RETRY_AFTER_SECONDS = 300.0
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """Seconds a `Retry-After` header asks to wait (delta-seconds or an HTTP date), if any."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
 @dataclass
 class Webhook:
     """Sends signed events to one URL; failures are logged and reported, never raised."""
@@ -110,6 +131,10 @@ class Webhook:
                 problem = f"HTTP {response.status_code}"
                 if response.status_code < 500 and response.status_code != 429:
                     break  # the receiver rejects this call; repeating it will not help
+                wait = retry_after_seconds(response.headers.get("Retry-After"), self.clock())
+                if wait is not None and attempt < self.attempts:
+                    self.sleep(min(wait, MAX_RETRY_AFTER_SECONDS))  # as the receiver asked
+                    continue
             if attempt < self.attempts:
                 self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
         log.warning("webhook %s: %s not delivered (%s)", safe_url(self.url), event, problem)

@@ -23,6 +23,7 @@ from pipeline.notify import (
     Webhook,
     notify_new_queue_items,
     notify_source_failing,
+    retry_after_seconds,
     safe_url,
     sign,
     start_queue_watch,
@@ -122,6 +123,24 @@ def test_server_errors_are_retried_with_growing_delay(
     assert sleeps == [2.0, 4.0]
     # One delivery id across the retries, so the receiver can drop duplicates.
     assert len({call["headers"]["X-Netra-Delivery"] for call in receiver.calls}) == 1
+
+
+def test_a_receiver_asking_to_wait_is_waited_for() -> None:
+    answers = [
+        httpx.Response(429, headers={"Retry-After": "30"}),
+        httpx.Response(503, headers={"Retry-After": "Wed, 14 Feb 2024 00:01:00 GMT"}),
+        httpx.Response(200),
+    ]
+    client = httpx.Client(transport=httpx.MockTransport(lambda request: answers.pop(0)))
+    sleeps: list[float] = []
+    hook = Webhook(
+        "https://hooks.example/x", SECRET, client, sleep=sleeps.append, clock=lambda: 1707868800.0
+    )
+    assert hook.send("source.recovered", {"source": "a"})
+    # 30 s as asked; then until the given time (one minute after the clock), not 2 s and 4 s
+    assert sleeps == [30.0, 60.0]
+    assert retry_after_seconds("bukan waktu", 0.0) is None
+    assert retry_after_seconds("99999", 0.0) == 99999.0  # capped by the caller, not here
 
 
 def test_rejected_call_is_not_retried_and_secret_never_logged(
