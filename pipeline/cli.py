@@ -523,6 +523,17 @@ def _add_review(parser: argparse.ArgumentParser) -> None:
         choices=("partisan", "not_partisan"),
         help="your own judgement of the text (used for retraining)",
     )
+    decide.add_argument(
+        "--expected-status",
+        choices=STATUSES,
+        metavar="STATUS",
+        help="refuse (exit 2) unless the item is still in this status (the one you were shown)",
+    )
+    decide.add_argument(
+        "--force",
+        action="store_true",
+        help="decide or release an item another reviewer has claimed (recorded in the note)",
+    )
     label = actions.add_parser(
         "label",
         help="label the `queue to-label` posts (or one post: --post KEY --label L)",
@@ -552,6 +563,8 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
                 reason=args.reason,
                 note=args.note,
                 label=args.label,
+                expected_status=args.expected_status,
+                force=args.force,
             )
             for decision in decisions:
                 print(f"item {decision.item_id}: {decision.from_status} -> {decision.to_status}")

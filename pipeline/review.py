@@ -37,17 +37,29 @@ CONTENT_LABELS: tuple[str, ...] = ("partisan", "not_partisan")
 VERDICTS: tuple[str, ...] = ("confirmed", "dismissed", "escalated")
 
 
+def reviewer_name(reviewer: str | None) -> str:
+    """The reviewer's name as the audit log stores it (stripped); an empty name is a UsageError."""
+    # stripped once here, at every entry point, so "Rina " and "Rina" are one reviewer both in
+    # the log and in every comparison with it (a claim by "Rina " must still be Rina's)
+    name = (reviewer or "").strip()
+    if not name:
+        raise UsageError("a decision needs the reviewer's name (--reviewer)")
+    return name
+
+
 def _validate(
     verdict: str,
-    reviewer: str,
     category: str | None,
     reason: str | None,
     label: str | None,
+    expected_status: str | None,
 ) -> None:
     if verdict not in STATUSES:
         raise UsageError(f"unknown verdict {verdict!r} (expected one of {', '.join(STATUSES)})")
-    if not reviewer or not reviewer.strip():
-        raise UsageError("a decision needs the reviewer's name (--reviewer)")
+    if expected_status is not None and expected_status not in STATUSES:
+        raise UsageError(
+            f"unknown status {expected_status!r} (expected one of {', '.join(STATUSES)})"
+        )
     if category is not None and category not in CATEGORIES:
         raise UsageError(f"unknown category {category!r} (expected one of {', '.join(CATEGORIES)})")
     if reason is not None and reason not in DISMISS_REASONS:
@@ -90,7 +102,7 @@ def _transition(
         raise TransitionError(f"item {item_id} was changed by someone else meanwhile; reload it")
     decision = Decision(
         item_id=item_id,
-        reviewer=reviewer.strip(),
+        reviewer=reviewer,
         from_status=from_status,
         to_status=to_status,
         decided_at=moment,
@@ -103,6 +115,17 @@ def _transition(
     return decision
 
 
+def _claimant(conn: Connection, item_id: int) -> str | None:
+    """Who made the latest claim on an item: the reviewer of its newest row into in_review."""
+    d = schema.review_decisions
+    return conn.execute(
+        select(d.c.reviewer)
+        .where(d.c.item_id == item_id, d.c.to_status == "in_review")
+        .order_by(d.c.id.desc())
+        .limit(1)
+    ).scalar()
+
+
 def decide(
     store: Store,
     item_id: int,
@@ -113,15 +136,21 @@ def decide(
     reason: str | None = None,
     note: str | None = None,
     label: str | None = None,
+    expected_status: str | None = None,
+    force: bool = False,
     now: datetime | None = None,
 ) -> list[Decision]:
     """Apply a verdict to an item, appending to the audit log; all or nothing.
 
     A verdict on a pending item claims it first (pending → in_review → verdict), so the log
-    shows both steps. Unknown items raise UsageError and invalid transitions TransitionError
-    (both exit code 2), leaving the store unchanged.
+    shows both steps. With `expected_status` (the status the reviewer was shown) the decision
+    is refused if the item has moved on meanwhile. Leaving in_review (a verdict or a release to
+    pending) is for the reviewer who made the latest claim; `force` overrides another
+    reviewer's claim and says so in the note. Unknown items raise UsageError and refused
+    transitions TransitionError (both exit code 2), leaving the store unchanged.
     """
-    _validate(verdict, reviewer, category, reason, label)
+    reviewer = reviewer_name(reviewer)
+    _validate(verdict, category, reason, label, expected_status)
     moment = now or utcnow()
     items = schema.queue_items
     decisions: list[Decision] = []
@@ -133,6 +162,24 @@ def decide(
         if row is None:
             raise UsageError(f"no queue item {item_id}")
         current = row.status
+        # a verdict stands for what the reviewer saw: if the item moved on meanwhile (another
+        # reviewer escalated or decided it), applying it would decide something they never saw
+        if expected_status is not None and current != expected_status:
+            raise TransitionError(
+                f"item {item_id} is now {current}, not {expected_status} as shown: someone "
+                "else changed it meanwhile; reload it"
+            )
+        if current == "in_review" and verdict != "in_review":
+            claimant = _claimant(conn, item_id)
+            if claimant != reviewer:
+                if not force:
+                    raise TransitionError(
+                        f"item {item_id} is claimed by {claimant or 'nobody on record'}; only "
+                        "they can decide or release it (--force overrides, and is logged)"
+                    )
+                # a forced decision over someone's live claim must stay visible in the log
+                forced = f"[forced over the claim of {claimant or 'nobody on record'}]"
+                note = f"{forced} {note}" if note else forced
         if current == "pending" and verdict in VERDICTS:
             decisions.append(_transition(conn, item_id, current, "in_review", reviewer, moment))
             current = "in_review"
@@ -222,6 +269,14 @@ def _explanation_text(explanation: Any) -> str:
     return ", ".join(parts)
 
 
+def _field(label: str, value: str) -> str:
+    """`label` then `value`, its continuation lines indented under the value's first line."""
+    # outside text (a post, a bio, a parent post, a reviewer's note) may hold newlines; left at
+    # the margin they could forge card lines ("   sha256 ... (ok)", "   log: ..."), so every
+    # continuation line starts deeper than any line the card itself writes there
+    return label + value.replace("\n", "\n" + " " * len(label))
+
+
 # How an occurrence relates to its parent, for the item view.
 _RELATION: dict[str, str] = {
     "comment": "reply to",
@@ -231,9 +286,16 @@ _RELATION: dict[str, str] = {
 }
 
 
+def _one_line(text: str | None) -> str:
+    """`terminal_safe` for a field shown inside a card line: its line breaks become spaces."""
+    return " ".join(terminal_safe(text).splitlines())
+
+
 def render_item(item: QueueItem) -> str:
     """A plain-text evidence card for the terminal (escaped, no control characters)."""
-    safe = terminal_safe
+    # one-line fields (names, handles, links, agencies) may not break a card line; the fields
+    # shown as blocks (`_field`) keep their line breaks, indented
+    safe = _one_line
     lines = [
         f"== item {item.id} [{item.status}] priority {item.priority:.3f}, score {item.score:.3f},"
         f" category {item.category} ({CATEGORIES.get(item.category, '')})",
@@ -268,8 +330,8 @@ def render_item(item: QueueItem) -> str:
             f"@{safe(author.get('handle'))}"
         )
         if author.get("bio"):
-            lines.append(f"   bio: {safe(author['bio'])}")
-        lines.append("   text: " + safe(evidence["text"]).replace("\n", "\n         "))
+            lines.append(_field("   bio: ", terminal_safe(author["bio"])))
+        lines.append(_field("   text: ", terminal_safe(evidence["text"])))
         if evidence["score"] is not None:
             lines.append(
                 f"   model {evidence['model_version']}: score {evidence['score']:.3f} "
@@ -294,16 +356,19 @@ def render_item(item: QueueItem) -> str:
                     f"{safe(context.get('parent_permalink') or context['parent_key'])}"
                     + (f", parent score {score:.3f}" if score is not None else "")
                 )
-                lines.append("   parent text: " + safe(context.get("parent_text")))
+                lines.append(_field("   parent text: ", terminal_safe(context.get("parent_text"))))
             else:
                 lines.append(f"   context: parent {safe(context['parent_key'])} not captured")
         lines.append(f"   sha256 {evidence['content_sha256']} ({verified})")
     for decision in item.decisions:
         lines.append(
-            f"   log: {format_datetime(decision['decided_at'])} {safe(decision['reviewer'])} "
-            f"{decision['from_status']} -> {decision['to_status']}"
-            + (f" [{decision['reason']}]" if decision["reason"] else "")
-            + (f": {safe(decision['note'])}" if decision["note"] else "")
+            _field(
+                "   log: ",
+                f"{format_datetime(decision['decided_at'])} {safe(decision['reviewer'])} "
+                f"{decision['from_status']} -> {decision['to_status']}"
+                + (f" [{decision['reason']}]" if decision["reason"] else "")
+                + (f": {terminal_safe(decision['note'])}" if decision["note"] else ""),
+            )
         )
     return "\n".join(lines)
 
@@ -321,6 +386,7 @@ def next_item(
     store: Store, reviewer: str, exclude: set[int] | frozenset[int] = frozenset()
 ) -> QueueItem | None:
     """This reviewer's unfinished claim first, else the pending item with the highest priority."""
+    reviewer = reviewer_name(reviewer)
     d, q = schema.review_decisions, schema.queue_items
     with store.connect() as conn:
         claimed = conn.execute(
@@ -375,8 +441,19 @@ def _choose(
         stdout.write(f"  please answer with one of: {', '.join(keys)}\n")
 
 
-def _release(store: Store, item_id: int, reviewer: str) -> None:
-    decide(store, item_id, "pending", reviewer, note="released without a decision")
+def _release(store: Store, item_id: int, reviewer: str, stdout: TextIO) -> None:
+    try:
+        decide(
+            store,
+            item_id,
+            "pending",
+            reviewer,
+            note="released without a decision",
+            expected_status="in_review",
+        )
+    except TransitionError as error:
+        # someone took the item over meanwhile (with --force): it is no longer ours to release
+        stdout.write(f"  not released: {error}\n")
 
 
 # Interactive answers and the verdict each stands for ("" = no verdict).
@@ -398,8 +475,7 @@ def review_session(
     limit: int | None = None,
 ) -> ReviewSummary:
     """Review items one by one from `stdin` (a terminal or piped answers) until done or quit."""
-    if not reviewer.strip():
-        raise UsageError("a review session needs the reviewer's name (--reviewer)")
+    reviewer = reviewer_name(reviewer)
     summary = ReviewSummary()
     skipped: set[int] = set()
     while limit is None or summary.shown < limit:
@@ -408,13 +484,19 @@ def review_session(
             stdout.write("no more items to review\n")
             break
         if item.status == "pending":
-            decide(store, item.id, "in_review", reviewer)
+            try:
+                decide(store, item.id, "in_review", reviewer, expected_status="pending")
+            except TransitionError:
+                # another session claimed it between our look and our claim: not ours to show
+                stdout.write(f"item {item.id} was just taken by another reviewer; next item\n")
+                skipped.add(item.id)
+                continue
             item = get_item(store, item.id) or item
         summary.shown += 1
         stdout.write(render_item(item) + "\n")
         action = _choose("decision", _ACTIONS, stdin, stdout, None)
         if action in (None, "quit", "skip"):
-            _release(store, item.id, reviewer)
+            _release(store, item.id, reviewer, stdout)
             if action == "skip":
                 skipped.add(item.id)
                 summary.skipped += 1
@@ -427,12 +509,12 @@ def review_session(
                 "category", dict.fromkeys(CATEGORIES, ""), stdin, stdout, item.category
             )
             if category is None:
-                _release(store, item.id, reviewer)
+                _release(store, item.id, reviewer, stdout)
                 break
         if verdict == "dismissed":
             reason = _choose("reason", DISMISS_REASONS, stdin, stdout, None)
             if reason is None:
-                _release(store, item.id, reviewer)
+                _release(store, item.id, reviewer, stdout)
                 break
         suggested = "skip"
         if verdict == "confirmed" and item.category == "post":
@@ -447,19 +529,27 @@ def review_session(
             suggested,
         )
         if label is None:
-            _release(store, item.id, reviewer)
+            _release(store, item.id, reviewer, stdout)
             break
         note = _ask("note (optional): ", stdin, stdout)
-        decide(
-            store,
-            item.id,
-            verdict,
-            reviewer,
-            category=category,
-            reason=reason,
-            note=note or None,
-            label=None if label == "skip" else label,
-        )
+        try:
+            decide(
+                store,
+                item.id,
+                verdict,
+                reviewer,
+                category=category,
+                reason=reason,
+                note=note or None,
+                label=None if label == "skip" else label,
+                expected_status=item.status,
+            )
+        except TransitionError as error:
+            # the item changed while the reviewer read it: their verdict is about a state that
+            # no longer holds, so it is refused and the session moves on
+            stdout.write(f"item {item.id}: decision NOT recorded: {error}\n")
+            skipped.add(item.id)
+            continue
         summary.decided[verdict] = summary.decided.get(verdict, 0) + 1
         stdout.write(f"item {item.id}: {verdict}\n")
     return summary

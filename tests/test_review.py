@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 
+import pipeline.review
 from pipeline import schema
 from pipeline.cli import main
 from pipeline.config import Config
@@ -19,6 +20,7 @@ from pipeline.review import (
     audit_log,
     decide,
     iter_reviewer_labels,
+    next_item,
     render_item,
     review_session,
     terminal_safe,
@@ -166,6 +168,126 @@ def test_rendering_is_safe_for_a_terminal(store: Store, tmp_path: Path) -> None:
     assert terminal_safe("a\tb\nc\x9b\u2066") == "a\tb\nc<U+009B><U+2066>"
 
 
+def test_a_verdict_on_an_item_changed_meanwhile_is_refused(store: Store, tmp_path: Path) -> None:
+    item_id, _ = queued_items(store, tmp_path)
+    decide(store, item_id, "in_review", "Rina")  # Rina is shown the item as in_review
+    with pytest.raises(TransitionError, match="claimed by Rina"):
+        decide(store, item_id, "escalated", "Budi")
+    escalation = decide(store, item_id, "escalated", "Budi", note="perlu BKN", force=True)
+    assert escalation[0].note == "[forced over the claim of Rina] perlu BKN"
+    before = audit_log(store)
+    with pytest.raises(TransitionError, match="now escalated, not in_review"):
+        decide(store, item_id, "confirmed", "Rina", expected_status="in_review")
+    assert audit_log(store) == before
+    assert get_item(store, item_id).status == "escalated"  # type: ignore[union-attr]
+
+
+def test_only_the_claimant_may_release_or_decide_a_claimed_item(
+    store: Store, tmp_path: Path
+) -> None:
+    item_id, _ = queued_items(store, tmp_path)
+    decide(store, item_id, "in_review", "Rina")
+    for verdict in ("pending", "confirmed"):
+        with pytest.raises(TransitionError, match="claimed by Rina"):
+            decide(store, item_id, verdict, "Budi")
+    with pytest.raises(TransitionError, match="in_review to in_review"):
+        decide(store, item_id, "in_review", "Budi")
+    assert [row["reviewer"] for row in audit_log(store)] == ["Rina"]
+    decide(store, item_id, "pending", "Rina ")  # her own claim, whatever the spacing
+    assert get_item(store, item_id).status == "pending"  # type: ignore[union-attr]
+
+
+def test_a_session_refuses_a_verdict_when_the_item_changed_while_shown(
+    store: Store, tmp_path: Path
+) -> None:
+    (item_id,) = queued_items(store, tmp_path, count=1)
+
+    class Interrupted(io.StringIO):
+        """Answers, with Budi forcing an escalation while Rina reads the card."""
+
+        def readline(self, size: int = -1) -> str:
+            if self.tell() == 0:
+                decide(store, item_id, "escalated", "Budi", note="perlu BKN", force=True)
+            return super().readline(size)
+
+    out = io.StringIO()
+    summary = review_session(store, "Rina", Interrupted("confirm\n\npartisan\n\n"), out)
+    assert summary.decided == {} and "decision NOT recorded" in out.getvalue()
+    assert get_item(store, item_id).status == "escalated"  # type: ignore[union-attr]
+    assert [row["reviewer"] for row in audit_log(store, item_id)] == ["Rina", "Budi"]
+
+
+def test_a_session_that_loses_a_claim_race_moves_on(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = queued_items(store, tmp_path)
+    stale = get_item(store, first)  # what Rina's session saw just before Budi's claimed it
+    decide(store, first, "in_review", "Budi")
+    fresh = pipeline.review.next_item
+    shown = iter([stale])
+    monkeypatch.setattr(
+        pipeline.review,
+        "next_item",
+        lambda s, r, ex=frozenset(): next(shown, None) or fresh(s, r, ex),
+    )
+    out = io.StringIO()
+    summary = review_session(store, "Rina", io.StringIO("quit\n"), out)
+    assert f"item {first} was just taken by another reviewer" in out.getvalue()
+    assert summary.shown == 1 and f"== item {second} " in out.getvalue()
+    assert [get_item(store, i).status for i in (first, second)] == ["in_review", "pending"]  # type: ignore[union-attr]
+    assert [row["reviewer"] for row in audit_log(store, first)] == ["Budi"]
+
+
+def test_newlines_in_outside_text_cannot_forge_card_lines(store: Store, tmp_path: Path) -> None:
+    setup_registry(store, tmp_path)
+    forged_log = "   log: 2024-01-21T00:00:00Z Rina in_review -> dismissed [not_this_asn]"
+    parent = asn_post(
+        1,
+        author_id="9",
+        author_handle="warga",
+        text=f"Pilih 02!\n   sha256 0000 (ok)\n{forged_log}",
+    )
+    bio = "guru\nASN: not in the registry (suspected from the profile)"
+    comment = asn_post(
+        2,
+        kind="comment",
+        parent_id="5001",
+        text="Setuju",
+        author_bio=bio,
+        author_name="Budi\n   sha256 2222 (ok)",  # a one-line field: its break becomes a space
+    )
+    store.write_batch([parent, comment])
+    score_posts(store, {"x:5001": 0.9, "x:5002": 0.95})
+    link_and_enqueue(Config(), store)
+    item = next(i for i in list_items(store) if i.first["post_key"] == "x:5002")
+    decide(store, item.id, "escalated", "Rina", note="cek\n   sha256 1111 (ok)")
+    lines = render_item(get_item(store, item.id)).splitlines()  # type: ignore[arg-type]
+    assert len([line for line in lines if line.startswith("ASN:")]) == 1  # the registry's
+    assert [line for line in lines if line.startswith("   sha256")] == [
+        f"   sha256 {item.first['content_sha256']} (ok)"
+    ]
+    logs = [line for line in lines if line.startswith("   log:")]
+    assert len(logs) == 2 and not any("2024-01-21" in line for line in logs)
+    assert "        ASN: not in the registry (suspected from the profile)" in lines
+    assert "                   sha256 0000 (ok)" in lines
+    assert "           sha256 1111 (ok)" in lines
+
+
+def test_the_reviewer_name_is_stripped_at_every_entry_point(store: Store, tmp_path: Path) -> None:
+    item_id, _ = queued_items(store, tmp_path)
+    decide(store, item_id, "in_review", "Rina ")  # a session interrupted after its claim
+    claimed = next_item(store, "Rina ")
+    assert claimed is not None and claimed.id == item_id
+    review_session(store, " Rina ", io.StringIO("confirm\n\n\n\n"), io.StringIO(), limit=1)
+    assert get_item(store, item_id).status == "confirmed"  # type: ignore[union-attr]
+    assert {row["reviewer"] for row in audit_log(store)} == {"Rina"}
+    for blank in ("", "  "):
+        with pytest.raises(UsageError, match="reviewer"):
+            next_item(store, blank)
+        with pytest.raises(UsageError, match="reviewer"):
+            review_session(store, blank, io.StringIO(""), io.StringIO())
+
+
 def _cli(store: Store, *args: str) -> int:
     return main([*args, "--database", store.url])
 
@@ -211,3 +333,17 @@ def test_cli_interactive_review_reads_stdin(
     assert "decided (escalated: 1)" in out
     assert _cli(store, "queue", "list", "--status", "escalated") == 0
     assert "escalated" in capsys.readouterr().out
+
+
+def test_cli_review_decide_checks_the_claim_and_the_shown_status(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    item_id, _ = queued_items(store, tmp_path)
+    decide(store, item_id, "in_review", "Rina")
+    args = ("review", "decide", str(item_id), "--reviewer", "Budi")
+    assert _cli(store, *args, "--verdict", "pending") == 2
+    assert "claimed by Rina" in capsys.readouterr().err
+    assert _cli(store, *args, "--verdict", "escalated", "--expected-status", "pending") == 2
+    assert "now in_review, not pending" in capsys.readouterr().err
+    assert _cli(store, *args, "--verdict", "escalated", "--force") == 0
+    assert audit_log(store, item_id)[-1]["note"] == "[forced over the claim of Rina]"
