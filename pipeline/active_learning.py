@@ -31,7 +31,13 @@ from pipeline.config import Config
 from pipeline.errors import UsageError
 from pipeline.progress import Progress
 from pipeline.queue import group_text_key
-from pipeline.records import PARENT_CONTENT_KINDS, content_hash, format_datetime, judged_text
+from pipeline.records import (
+    PARENT_CONTENT_KINDS,
+    content_hash,
+    format_datetime,
+    judged_text,
+    takes_parent_content,
+)
 from pipeline.review import CONTENT_LABELS, iter_reviewer_labels, terminal_safe
 from pipeline.store import Store, utcnow
 
@@ -174,6 +180,10 @@ def _pool(store: Store, model: LoadedModel, size: int) -> list[LabelCandidate]:
         offset += len(rows)
         for row in rows:
             key = f"{row.platform}:{row.post_id}"
+            if takes_parent_content(row.kind, row.text, row.parent_text):
+                # A like, follow or bare repost says what its parent says, but its own score is
+                # that of an empty text: the parent is a candidate of its own, with its score.
+                continue
             text = judged_text(row.kind, row.text, row.parent_text)
             folded = group_text_key(text)
             if not text.strip() or key in keys or folded in texts or folded in seen:

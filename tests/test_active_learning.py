@@ -119,6 +119,32 @@ def test_to_label_picks_unsure_diverse_unlabelled_posts(
     assert len(keys) == len(everything)
 
 
+def test_a_like_is_not_a_candidate_of_its_own(
+    config: Config, store: Store, model: LoadedModel
+) -> None:
+    # the like's own score is that of its empty text; stored right at the threshold here, it
+    # would be the "most uncertain" candidate, shown with the liked post's text and wrong score
+    liked = post(len(COPIES) + len(NEAR) + 1, FAR[1]).key  # as the fixture numbers it
+    like = Post(
+        platform="x",
+        post_id="7091",
+        text="",
+        kind="like",
+        parent_id=liked.split(":", 1)[1],
+        created_at=datetime(2024, 11, 21, tzinfo=UTC),
+        author_id="w91",
+    )
+    store.write_batch([like])
+    stored = store.get_post(like.key)
+    assert stored is not None
+    store.write_scores(
+        [(stored.pk, Score(like.key, model.version, THRESHOLD, "partisan", THRESHOLD))]
+    )
+    everything = select_to_label(config, store, 50, model=model)
+    assert all(candidate.kind != "like" for candidate in everything)
+    assert [c.text for c in everything].count(FAR[1]) == 1  # the liked post, with its own score
+
+
 def test_diverse_subset_takes_one_of_each_cluster() -> None:
     rng = np.random.default_rng(0)
     centres = np.eye(3)
