@@ -253,42 +253,46 @@ def test_cli_export_and_case(
     assert main(since) == 2
 
 
-def test_a_like_is_exported_with_the_liked_text(store: Store, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("kind", "parent_kind", "shown", "category", "context"),
+    [
+        ("like", "post", "[menyukai]", "menyukai", "menyukai pada unggahan"),
+        (
+            "follow",
+            "profile",
+            "[mengikuti akun]",
+            "mengikuti/bergabung akun atau grup pemenangan",
+            "mengikuti pada akun",
+        ),
+    ],
+)
+def test_a_like_or_follow_is_exported_with_its_parents_text(
+    store: Store,
+    tmp_path: Path,
+    kind: str,
+    parent_kind: str,
+    shown: str,
+    category: str,
+    context: str,
+) -> None:
     setup_registry(store, tmp_path)
     campaign = asn_post(
-        1, author_id="424242", author_handle="tim_pemenangan", text="Coblos 02 tanggal 14!"
-    )
-    like = asn_post(2, text="", kind="like", parent_id="5001", metrics={})
-    store.write_batch([campaign, like])
-    score_posts(store, {"x:5001": 0.95, "x:5002": 0.0})
-    link_and_enqueue(Config(), store)
-    path = tmp_path / "queue.jsonl"
-    export_items(store, path, status="all")
-    (row,) = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    assert row["isi"] == "[menyukai] Coblos 02 tanggal 14!"
-    assert row["kategori_pelanggaran"] == "menyukai"
-    assert "konteks: menyukai pada unggahan dengan skor 0.95" in row["alasan"]
-
-
-def test_a_follow_is_exported_with_the_followed_profile(store: Store, tmp_path: Path) -> None:
-    setup_registry(store, tmp_path)
-    team = asn_post(
         1,
         author_id="424242",
         author_handle="tim_pemenangan",
-        text="Relawan 02. Coblos 02 tanggal 14!",
-        kind="profile",
+        text="Coblos 02 tanggal 14!",
+        kind=parent_kind,
     )
-    follow = asn_post(2, text="", kind="follow", parent_id="5001", metrics={})
-    store.write_batch([team, follow])
+    child = asn_post(2, text="", kind=kind, parent_id="5001", metrics={})
+    store.write_batch([campaign, child])
     score_posts(store, {"x:5001": 0.95, "x:5002": 0.0})
     link_and_enqueue(Config(), store)
     path = tmp_path / "queue.jsonl"
     export_items(store, path, status="all")
     (row,) = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    assert row["isi"] == "[mengikuti akun] Relawan 02. Coblos 02 tanggal 14!"
-    assert row["kategori_pelanggaran"] == "mengikuti/bergabung akun atau grup pemenangan"
-    assert "konteks: mengikuti pada akun dengan skor 0.95" in row["alasan"]
+    assert row["isi"] == f"{shown} Coblos 02 tanggal 14!"
+    assert row["kategori_pelanggaran"] == category
+    assert f"konteks: {context} dengan skor 0.95" in row["alasan"]
 
 
 def test_an_unwritable_export_is_a_clear_error_and_leaves_the_old_file(

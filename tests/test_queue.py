@@ -172,48 +172,35 @@ def test_a_repost_without_text_is_judged_on_what_it_shares(store: Store, tmp_pat
     assert item.category == "share" and item.score == pytest.approx(0.95)
 
 
-def test_a_like_is_judged_on_the_post_it_likes(store: Store, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("kind", "parent_kind", "category"),
+    [("like", "post", "like"), ("follow", "profile", "follow")],
+)
+def test_a_like_or_follow_is_judged_on_its_parent(
+    store: Store, tmp_path: Path, kind: str, parent_kind: str, category: str
+) -> None:
     setup_registry(store, tmp_path)
+    # a campaign post or the winning team's profile, and something harmless of the same kind
     campaign = asn_post(
-        1, author_id="424242", author_handle="tim_pemenangan", text="Coblos 02 tanggal 14!"
-    )
-    neutral = asn_post(
-        3, author_id="424242", author_handle="tim_pemenangan", text="Jadwal TPS sudah keluar."
-    )
-    liked = asn_post(2, text="", kind="like", parent_id="5001", metrics={})
-    also_liked = asn_post(4, text="", kind="like", parent_id="5003", metrics={})
-    store.write_batch([campaign, neutral, liked, also_liked])
-    score_posts(store, {"x:5001": 0.95, "x:5002": 0.0, "x:5003": 0.05, "x:5004": 0.0})
-    # Budi liked the campaign post (queued) and the TPS schedule (not partisan: not queued)
-    assert link_and_enqueue(Config(), store)["queued"] == 1
-    (item,) = list_items(store)
-    assert item.category == "like" and item.score == pytest.approx(0.95)
-    assert item.first["context"]["parent_text"] == "Coblos 02 tanggal 14!"
-
-
-def test_a_follow_is_judged_on_the_followed_accounts_profile(store: Store, tmp_path: Path) -> None:
-    setup_registry(store, tmp_path)
-    team = asn_post(
         1,
         author_id="424242",
         author_handle="tim_pemenangan",
-        text="Tim Pemenangan 02\nAkun resmi relawan. Coblos 02 tanggal 14!",
-        kind="profile",
-        metrics={},
+        text="Tim 02: coblos 02 tanggal 14!",
+        kind=parent_kind,
     )
-    kopi = asn_post(
-        3, author_id="777", author_handle="kedai_kopi", text="Kedai Kopi", kind="profile"
+    neutral = asn_post(
+        3, author_id="777", author_handle="kedai_kopi", text="Kedai Kopi buka", kind=parent_kind
     )
-    follows = asn_post(2, text="", kind="follow", parent_id="5001", metrics={})
-    also_follows = asn_post(4, text="", kind="follow", parent_id="5003", metrics={})
-    store.write_batch([team, kopi, follows, also_follows])
-    score_posts(store, {"x:5001": 0.9, "x:5002": 0.0, "x:5003": 0.02, "x:5004": 0.0})
-    # Budi follows the winning team's account (queued) and a coffee shop (not queued); the
-    # profiles themselves belong to unregistered accounts and are not queued either
+    on_campaign = asn_post(2, text="", kind=kind, parent_id="5001", metrics={})
+    on_neutral = asn_post(4, text="", kind=kind, parent_id="5003", metrics={})
+    store.write_batch([campaign, neutral, on_campaign, on_neutral])
+    score_posts(store, {"x:5001": 0.95, "x:5002": 0.0, "x:5003": 0.05, "x:5004": 0.0})
+    # Budi's like/follow of the campaign is queued, of the coffee shop not; the parents belong
+    # to unregistered accounts and are not queued either
     assert link_and_enqueue(Config(), store)["queued"] == 1
     (item,) = list_items(store)
-    assert item.category == "follow" and item.score == pytest.approx(0.9)
-    assert item.first["context"]["parent_text"].startswith("Tim Pemenangan 02")
+    assert item.category == category and item.score == pytest.approx(0.95)
+    assert item.first["context"]["parent_text"] == "Tim 02: coblos 02 tanggal 14!"
 
 
 def test_the_same_text_by_the_same_account_is_one_item_with_occurrences(

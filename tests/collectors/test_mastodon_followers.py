@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -17,6 +18,15 @@ ACCOUNT_ID = "109000000000000900"
 FOLLOWERS = f"/api/v1/accounts/{ACCOUNT_ID}/followers"
 
 
+def _with_followers(followers: Callable[[httpx.Request], httpx.Response]) -> Router:
+    """The followed account's lookup, then `followers` answering its followers list."""
+    router = Router().add(
+        "/api/v1/accounts/lookup",
+        httpx.Response(200, json=fixture_json("mastodon", "followed_account.json")),
+    )
+    return router.add(FOLLOWERS, followers)
+
+
 def _router() -> Router:
     next_link = f'<{BASE}{FOLLOWERS}?max_id=2201>; rel="next", <{BASE}{FOLLOWERS}?since_id=2300>; rel="prev"'
 
@@ -27,12 +37,7 @@ def _router() -> Router:
             200, json=fixture_json("mastodon", "followers_page1.json"), headers={"Link": next_link}
         )
 
-    router = Router()
-    router.add(
-        "/api/v1/accounts/lookup",
-        httpx.Response(200, json=fixture_json("mastodon", "followed_account.json")),
-    )
-    return router.add(FOLLOWERS, followers)
+    return _with_followers(followers)
 
 
 def test_followers_become_follow_records_of_the_followed_profile(fake_clock: FakeClock) -> None:
@@ -79,12 +84,7 @@ def _listing(names: list[str]) -> Router:
             headers["Link"] = f'<{BASE}{FOLLOWERS}?max_id={start + 2}>; rel="next"'
         return httpx.Response(200, json=accounts, headers=headers)
 
-    router = Router()
-    router.add(
-        "/api/v1/accounts/lookup",
-        httpx.Response(200, json=fixture_json("mastodon", "followed_account.json")),
-    )
-    return router.add(FOLLOWERS, followers)
+    return _with_followers(followers)
 
 
 def test_followers_resume_from_the_followers_of_the_last_walk(fake_clock: FakeClock) -> None:
