@@ -49,14 +49,22 @@ SHARE_TRACKING_PARAMETERS = frozenset(
 
 
 def clean_tip_url(url: str) -> str:
-    """A reported link without its fragment and share-tracking query parameters."""
+    """A reported link without its fragment and share-tracking query parameters.
+
+    A link with nothing to drop keeps its query exactly as written (its tip id is a hash of
+    it); the tracking names are only dropped from links of the platforms that add them.
+    """
     parts = urlsplit(url.strip())
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    tracked = platform_of(url) != "web"
     kept = [
         (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if key.lower() not in SHARE_TRACKING_PARAMETERS and not key.lower().startswith("utm_")
+        for key, value in pairs
+        if not key.lower().startswith("utm_")
+        and not (tracked and key.lower() in SHARE_TRACKING_PARAMETERS)
     ]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), ""))
+    query = parts.query if len(kept) == len(pairs) else urlencode(kept)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
 def platform_of(url: str) -> str:

@@ -50,7 +50,7 @@ TWEET_FIELDS = (
     "public_metrics,lang,entities,note_tweet"
 )
 USER_FIELDS = "id,name,username,description"
-PROFILE_FIELDS = "id,name,username,description,created_at"
+PROFILE_FIELDS = USER_FIELDS + ",created_at"
 MAX_FOLLOWERS_PAGE = 1000  # the followers endpoint's maximum `max_results`
 EXPANSIONS = "author_id,referenced_tweets.id,referenced_tweets.id.author_id"
 
@@ -239,15 +239,15 @@ class XCollector(Collector):
         """Walk search results or a timeline newest-first."""
         token = self.credential("bearer_token", "X API bearer token")
         headers = {"Authorization": f"Bearer {token}"}
+        if target.kind == "followers":
+            yield from self._followers(target, cursor, quota, headers)
+            return
         context = self.context(target)
         common = {
             "tweet.fields": TWEET_FIELDS,
             "user.fields": USER_FIELDS,
             "expansions": EXPANSIONS,
         }
-        if target.kind == "followers":
-            yield from self._followers(target, cursor, quota, headers)
-            return
         if target.kind == "author":
             user_id = str(self._user(target.value.lstrip("@"), headers)["id"])
             path, token_param, minimum = f"/2/users/{user_id}/tweets", "pagination_token", 5

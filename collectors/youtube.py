@@ -346,17 +346,8 @@ class YoutubeCollector(Collector):
                 if batch.posts:
                     batch.extend(self._more_replies(key, thread, batch.posts, context))
                     # Threads come ordered by their top-level comment, but a reply sits at its
-                    # own time: a new reply to a thread older than the floor must survive it.
-                    opened = next(
-                        (post.created_at for post in batch.posts if post.parent_id == video_id),
-                        None,
-                    )
-                    positions.extend(
-                        time_position(
-                            post.created_at if opened is None else max(opened, post.created_at)
-                        )
-                        for post in batch.posts
-                    )
+                    # own (later) time: a new reply to a thread older than the floor survives it.
+                    positions.extend(time_position(post.created_at) for post in batch.posts)
                 parsed.extend(batch)
             if video.posts or video.skipped:
                 # The video sorts with the newest comment so an old upload date does not look

@@ -132,8 +132,10 @@ class Webhook:
                 if response.status_code < 500 and response.status_code != 429:
                     break  # the receiver rejects this call; repeating it will not help
                 wait = retry_after_seconds(response.headers.get("Retry-After"), self.clock())
+                if wait is not None and wait > MAX_RETRY_AFTER_SECONDS:
+                    break  # not within this delivery: the next tick tries again
                 if wait is not None and attempt < self.attempts:
-                    self.sleep(min(wait, MAX_RETRY_AFTER_SECONDS))  # as the receiver asked
+                    self.sleep(wait)  # as the receiver asked
                     continue
             if attempt < self.attempts:
                 self.sleep(self.backoff_seconds * 2 ** (attempt - 1))

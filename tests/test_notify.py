@@ -140,7 +140,11 @@ def test_a_receiver_asking_to_wait_is_waited_for() -> None:
     # 30 s as asked; then until the given time (one minute after the clock), not 2 s and 4 s
     assert sleeps == [30.0, 60.0]
     assert retry_after_seconds("bukan waktu", 0.0) is None
-    assert retry_after_seconds("99999", 0.0) == 99999.0  # capped by the caller, not here
+    # a receiver asking for hours is not waited for within one delivery (the run goes on)
+    answers[:] = [httpx.Response(503, headers={"Retry-After": "99999"}), httpx.Response(200)]
+    sleeps.clear()
+    assert not hook.send("source.recovered", {"source": "a"})
+    assert sleeps == [] and len(answers) == 1
 
 
 def test_rejected_call_is_not_retried_and_secret_never_logged(

@@ -73,3 +73,7 @@ def test_share_tracking_parameters_are_dropped_from_a_tip_link() -> None:
     assert facebook.url == "https://www.facebook.com/permalink.php?story_fbid=123&id=456"
     youtube = make_tip_post("https://www.youtube.com/watch?v=abc123&si=XyZshare", "video")
     assert youtube.url == "https://www.youtube.com/watch?v=abc123"
+    # a link with nothing to drop keeps its query as written (its tip id is a hash of it), and
+    # a news site's own "s"/"t"/"ref" parameters are not share tracking
+    news = "https://berita.example/cari?q=a%20b&s=2&flag"
+    assert make_tip_post(news, "berita").url == news
