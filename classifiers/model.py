@@ -146,8 +146,10 @@ class LoadedModel:
             raise ModelError(f"{directory}: classifier and features disagree in size")
 
     def with_profiles(self, profiles: Sequence[ElectionProfile]) -> LoadedModel:
-        """The same model with other election profiles for masking."""
-        return LoadedModel(self.pipeline, self.card, self.directory, profiles)
+        """The same model (and operating threshold) with other election profiles for masking."""
+        other = LoadedModel(self.pipeline, self.card, self.directory, profiles)
+        other.threshold = self.threshold  # an authority's configured threshold stays
+        return other
 
     def normalize(
         self, texts: Sequence[object], days: Sequence[date | None] | None = None

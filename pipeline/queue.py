@@ -454,7 +454,12 @@ def _enqueue_batch(
                 items.c.status,
                 items.c.group_key,
             )
-            .where((items.c.group_key == base_key) | items.c.group_key.like(base_key + "#%"))
+            # "<key>" or "<key>#<n>": a range, not LIKE ("_" in handles is a LIKE wildcard,
+            # SQLite's LIKE ignores case, and a range can use the unique index)
+            .where(
+                (items.c.group_key == base_key)
+                | ((items.c.group_key > base_key + "#") & (items.c.group_key < base_key + "$"))
+            )
             .order_by(items.c.id.desc())
             .limit(1)
         ).first()

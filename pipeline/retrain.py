@@ -702,16 +702,14 @@ def _score_evaluation(
     rows: list[Example],
     candidate: LoadedModel,
     current: LoadedModel | None,
-    profiles: Sequence[ElectionProfile],
     progress: Progress,
 ) -> Scores:
-    """Both models' scores, each masking contestants with the same `profiles`."""
+    """Both models' scores (both loaded with the configured profiles: see `retrain`)."""
     progress.start("evaluate", len(rows))
     texts = [example.text for example in rows]
 
     def scores(model: LoadedModel) -> np.ndarray:
-        # Other profiles mask other names: a comparison under different ones is tilted.
-        results = model.with_profiles(profiles).score(texts, explain=False)
+        results = model.score(texts, explain=False)
         return np.array([result.score for result in results])
 
     result = Scores(
@@ -763,7 +761,9 @@ def retrain(
     model, card = _fit_candidate(config, sources, data, settings, profiles, progress)
     version = card["version"]
     candidate = LoadedModel(model, card, root / version, scoring_profiles)
-    scores = _score_evaluation(data.evaluation, candidate, current, scoring_profiles, progress)
+    # Other profiles mask other names: both models mask with the configured ones
+    # (`current` comes from load_scoring_model, which uses election_profiles(config) too).
+    scores = _score_evaluation(data.evaluation, candidate, current, progress)
     card["metrics"]["held_out"] = {
         "file": "evaluation rows (seed held-out part + newest reviewer labels)",
         "overall": _metrics(scores.labels, scores.candidate, candidate.threshold),

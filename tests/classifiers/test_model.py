@@ -412,3 +412,13 @@ def test_fast_decision_matches_sklearn_and_survives_a_cache_reset(
 def test_file_folds_hold_out_one_file_each() -> None:
     folds = file_folds(["b.csv", "a.csv", "b.csv", "c.csv"])
     assert folds.tolist() == [1, 0, 1, 2]
+
+
+def test_other_profiles_keep_the_operating_threshold(small_model: LoadedModel) -> None:
+    # an authority's configured threshold is set on the loaded model; re-masking with other
+    # profiles must not silently fall back to the card's threshold
+    small_model.threshold, stored = 0.91, small_model.threshold
+    try:
+        assert small_model.with_profiles(()).threshold == 0.91
+    finally:
+        small_model.threshold = stored
