@@ -26,7 +26,7 @@ import httpx
 from sqlalchemy import Connection
 
 from collectors import COLLECTORS, Collector, HttpPolicy, Page, Target, get_collector
-from collectors.base import Reject
+from collectors.base import Reject, UnitLedger
 from collectors.tips import file_sha256, make_tip_post
 from pipeline.config import Config, HttpConfig, SourceConfig
 from pipeline.errors import CollectorError, CredentialMissing, NetraError, UsageError
@@ -228,7 +228,7 @@ def collect_sources(
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
         progress.finish()
-        _save_units(store, http.units.snapshot())
+    _save_units(store, http.units)
     report.new_keys = shared.new_keys
     report.requests = sum(http.requests_by_host.values())
     return report
@@ -248,15 +248,14 @@ def _saved_units(store: Store) -> dict[str, Any]:
     return saved if isinstance(saved, dict) else {}
 
 
-def _save_units(store: Store, spent: Mapping[str, int]) -> None:
-    """Merge this run's spent units into the saved ones (the larger wins), newest days only."""
+def _save_units(store: Store, units: UnitLedger) -> None:
+    """Save the units spent (merged with any saved by another run meanwhile), newest days only."""
+    units.restore(_saved_units(store))  # the larger count wins
+    spent = units.snapshot()
     if not spent:
         return
-    merged = dict(_saved_units(store))
-    for key, units in spent.items():
-        merged[key] = max(int(merged.get(key, 0) or 0), units)
-    days = sorted({key.rpartition("|")[2] for key in merged}, reverse=True)[:UNITS_KEPT_DAYS]
-    kept = {key: units for key, units in merged.items() if key.rpartition("|")[2] in days}
+    days = sorted({key.rpartition("|")[2] for key in spent}, reverse=True)[:UNITS_KEPT_DAYS]
+    kept = {key: count for key, count in spent.items() if key.rpartition("|")[2] in days}
     store.save_cursor(UNITS_CHECKPOINT, json.dumps(kept, sort_keys=True))
 
 
@@ -290,13 +289,10 @@ def _collect_source(
                 _commit(page, store_name, result, shared, guard)
                 if shared.stop.is_set():
                     break
-        except LeaseLost as exc:
-            # Another process runs this source now: no further page or target of it here.
-            result.errors.append(str(exc))
-            failed_targets = len(targets)
-            break
-        except CredentialMissing as exc:
-            # The same variable is missing for every target: stop the source here.
+        except (LeaseLost, CredentialMissing) as exc:
+            # Every other target would fail alike (another process now runs this source, or
+            # the same variable is missing): stop the source here. Before the CollectorError
+            # clause: LeaseLost is one.
             result.errors.append(str(exc))
             failed_targets = len(targets)
             break

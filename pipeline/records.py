@@ -122,6 +122,11 @@ def check_encodable(data: Mapping[str, Any]) -> None:
     """Raise RecordError naming the first field holding text that UTF-8 cannot encode."""
     # JSON may spell a lone UTF-16 surrogate ("\\ud800"); Python decodes it into a str that
     # neither the evidence hash nor the database can store, so the record is refused here.
+    try:  # the common case, at C speed; the walk below only runs to name the field
+        json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+        return
+    except UnicodeEncodeError:
+        pass
     for name, value in data.items():
         found = _unencodable(name) or _unencodable(value)
         if found:

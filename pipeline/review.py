@@ -387,21 +387,14 @@ def next_item(
 ) -> QueueItem | None:
     """This reviewer's unfinished claim first, else the pending item with the highest priority."""
     reviewer = reviewer_name(reviewer)
-    d, q = schema.review_decisions, schema.queue_items
+    q = schema.queue_items
     with store.connect() as conn:
         claimed = conn.execute(
             select(q.c.id).where(q.c.status == "in_review").order_by(q.c.priority.desc(), q.c.id)
         ).all()
         for (item_id,) in claimed:
-            if item_id in exclude:
-                continue
-            last = conn.execute(
-                select(d.c.reviewer, d.c.to_status)
-                .where(d.c.item_id == item_id)
-                .order_by(d.c.id.desc())
-                .limit(1)
-            ).first()
-            if last is not None and last.to_status == "in_review" and last.reviewer == reviewer:
+            # an item in review holds the claim of its newest row into in_review
+            if item_id not in exclude and _claimant(conn, item_id) == reviewer:
                 return get_item(store, item_id)
     for item_id in item_ids(store, statuses=["pending"]):
         if item_id not in exclude:
