@@ -896,6 +896,15 @@ def walk_newest_first(
         pointer = page.next
 
 
+def parent_first(parent: Post, pages: Iterator[Page]) -> Iterator[Page]:
+    """`pages` with `parent` added to the first one, so every child is stored with its parent."""
+    first = next(pages, None)
+    if first is None:
+        return
+    yield Page([parent, *first.posts], first.cursor, first.skipped, first.rejects)
+    yield from pages
+
+
 KNOWN_ANCHORS = 20  # ids kept from the top of a finished walk of an undated listing
 ANCHORS_TO_STOP = 3  # ...and how many of them a new walk must meet to stop
 

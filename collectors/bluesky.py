@@ -11,7 +11,8 @@ candidate's campaign post is itself a breach for a civil servant. Each like beco
 record by the liker, with the liked post (collected too) as its parent, so the queue judges the
 like on the liked post's content.
 
-`followers:<account>` collects who follows an account (`app.bsky.graph.getFollowers`, newest
+`followers:<account>` collects who follows an account (`app.bsky.actor.getProfile`, then
+`app.bsky.graph.getFollowers`, newest
 first): following a winning team's account is a breach too. The followed account becomes a
 `profile` record (its name and bio, the text the queue judges) and each follower a `follow`
 record with that profile as parent. Bluesky does not say when an account followed, so a
@@ -34,6 +35,7 @@ from collectors.base import (
     Target,
     follow_record,
     int_metrics,
+    parent_first,
     parse_items,
     parse_positioned,
     parse_time,
@@ -273,24 +275,15 @@ def parse_follow(view: Mapping[str, Any], subject: Post, observed: datetime) -> 
 
 
 def parse_followers(
-    payload: Any, *, observed: datetime, context: str
-) -> tuple[Post, ParsedItems, list[str]]:
-    """The followed account's profile, follow records and the followers' DIDs of one page."""
-    if (
-        not isinstance(payload, Mapping)
-        or not isinstance(payload.get("followers"), list)
-        or not isinstance(payload.get("subject"), Mapping)
-    ):
-        raise ParseError(f"{context}: expected an object with 'subject' and a 'followers' list")
-    try:
-        subject = parse_profile(payload["subject"], observed)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ParseError(f"{context}: the followed account is unreadable: {exc}") from None
+    payload: Any, subject: Post, *, observed: datetime, context: str
+) -> tuple[ParsedItems, list[str]]:
+    """Follow records of `subject`'s account and the followers' DIDs from one getFollowers page."""
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("followers"), list):
+        raise ParseError(f"{context}: expected an object with a 'followers' list")
     parsed = parse_items(
         payload["followers"], lambda view: parse_follow(view, subject, observed), context=context
     )
-    ids = [post.author_id or "" for post in parsed.posts]
-    return subject, parsed, ids
+    return parsed, [post.author_id or "" for post in parsed.posts]
 
 
 def profile_actor(value: str) -> str:
@@ -443,34 +436,34 @@ class BlueskyCollector(Collector):
         fetch = self._cursor_pages(
             self.url("/xrpc/app.bsky.feed.getLikes"), {"uri": subject.post_id}, quota, parse
         )
-        pages = walk_newest_first(cursor, fetch)
-        # the liked post goes in with the first page, so every like has its parent
-        first = next(pages)
-        yield Page([subject, *first.posts], first.cursor, first.skipped, first.rejects)
-        yield from pages
+        yield from parent_first(subject, walk_newest_first(cursor, fetch))
 
     def _followers(self, target: Target, cursor: str | None, quota: Quota) -> Iterator[Page]:
         """The followed account's profile and its followers, newest first, until known ones."""
         context = self.context(target)
         actor = profile_actor(target.value)
         observed = datetime.fromtimestamp(self.http.wall_clock(), UTC)
+        view = self.get_json(self.url("/xrpc/app.bsky.actor.getProfile"), params={"actor": actor})
+        try:
+            subject = parse_profile(view, observed)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ParseError(f"{context}: the followed account is unreadable: {exc}") from None
         url = self.url("/xrpc/app.bsky.graph.getFollowers")
-        pages = 0
 
         def fetch(pointer: str | None) -> FetchedPage:
-            nonlocal pages
             payload = self.get_json(
                 url,
-                params={"actor": actor, "limit": quota.page_size(MAX_PAGE_SIZE), "cursor": pointer},
+                params={
+                    "actor": subject.author_id,
+                    "limit": quota.page_size(MAX_PAGE_SIZE),
+                    "cursor": pointer,
+                },
             )
-            subject, parsed, ids = parse_followers(payload, observed=observed, context=context)
-            pages += 1
-            # the profile goes in with the first page of each run, so every follow has its parent
-            posts = [subject, *parsed.posts] if pages == 1 else parsed.posts
+            parsed, ids = parse_followers(payload, subject, observed=observed, context=context)
             next_page = payload.get("cursor") or None
-            return FetchedPage(posts, ids, next_page, parsed.skipped, parsed.rejects)
+            return FetchedPage(parsed.posts, ids, next_page, parsed.skipped, parsed.rejects)
 
-        yield from walk_until_known(cursor, fetch)
+        yield from parent_first(subject, walk_until_known(cursor, fetch))
 
     def _session_root(self) -> str:
         if self.base_url_overridden:

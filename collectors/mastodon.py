@@ -35,6 +35,7 @@ from collectors.base import (
     html_to_text,
     int_metrics,
     number_position,
+    parent_first,
     parse_items,
     parse_positioned,
     parse_time,
@@ -264,10 +265,8 @@ class MastodonCollector(Collector):
         except (KeyError, TypeError, ValueError) as exc:
             raise ParseError(f"{context}: the followed account is unreadable: {exc}") from None
         url = f"{root}/api/v1/accounts/{account['id']}/followers"
-        pages = 0
 
         def fetch(max_id: str | None) -> FetchedPage:
-            nonlocal pages
             response = self.request(
                 "GET",
                 url,
@@ -277,12 +276,11 @@ class MastodonCollector(Collector):
             parsed, ids = parse_followers(
                 payload, subject, host, observed=observed, context=context
             )
-            pages += 1
-            # the profile goes in with the first page of each run, so every follow has its parent
-            posts = [subject, *parsed.posts] if pages == 1 else parsed.posts
-            return FetchedPage(posts, ids, next_max_id(response), parsed.skipped, parsed.rejects)
+            return FetchedPage(
+                parsed.posts, ids, next_max_id(response), parsed.skipped, parsed.rejects
+            )
 
-        yield from walk_until_known(cursor, fetch)
+        yield from parent_first(subject, walk_until_known(cursor, fetch))
 
     def _thread(self, target: Target) -> Page:
         value = target.value

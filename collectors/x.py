@@ -32,6 +32,7 @@ from collectors.base import (
     follow_record,
     int_metrics,
     number_position,
+    parent_first,
     parse_items,
     parse_positioned,
     parse_time,
@@ -306,10 +307,8 @@ class XCollector(Collector):
         except (KeyError, TypeError, ValueError) as exc:
             raise ParseError(f"{context}: the followed account is unreadable: {exc}") from None
         url = self.url(f"/2/users/{user['id']}/followers")
-        pages = 0
 
         def fetch(token: str | None) -> FetchedPage:
-            nonlocal pages
             params: dict[str, Any] = {
                 "max_results": quota.page_size(MAX_FOLLOWERS_PAGE),
                 "user.fields": USER_FIELDS,
@@ -318,10 +317,7 @@ class XCollector(Collector):
                 params["pagination_token"] = token
             payload = self.get_json(url, params=params, headers=headers)
             parsed, ids = parse_followers_page(payload, subject, observed=observed, context=context)
-            pages += 1
-            # the profile goes in with the first page of each run, so every follow has its parent
-            posts = [subject, *parsed.posts] if pages == 1 else parsed.posts
             next_token = (payload.get("meta") or {}).get("next_token") or None
-            return FetchedPage(posts, ids, next_token, parsed.skipped, parsed.rejects)
+            return FetchedPage(parsed.posts, ids, next_token, parsed.skipped, parsed.rejects)
 
-        yield from walk_until_known(cursor, fetch)
+        yield from parent_first(subject, walk_until_known(cursor, fetch))

@@ -15,6 +15,7 @@ from collectors.bluesky import (
     parse_feed,
     parse_followers,
     parse_likes,
+    parse_profile,
     parse_thread,
     thread_uri,
 )
@@ -239,13 +240,17 @@ def test_followers_become_follow_records_of_the_followed_profile(fake_clock: Fak
         )
         return httpx.Response(200, json=fixture_json("bluesky", name))
 
-    router = Router().add("/xrpc/app.bsky.graph.getFollowers", followers)
+    subject = fixture_json("bluesky", "followers_page1.json")["subject"]
+    router = Router().add("/xrpc/app.bsky.actor.getProfile", httpx.Response(200, json=subject))
+    router.add("/xrpc/app.bsky.graph.getFollowers", followers)
     collector = BlueskyCollector(make_policy(router, fake_clock), base_url=BASE, environ={})
     first, second = collector.collect(
         Target.parse("followers:https://bsky.app/profile/relawan-be.example")
     )
-    request_1, request_2 = router.requests
-    assert request_1.url.params["actor"] == "relawan-be.example"
+    profile_request, request_1, request_2 = router.requests
+    assert profile_request.url.params["actor"] == "relawan-be.example"
+    # the profile call resolves the handle; followers are asked by DID
+    assert request_1.url.params["actor"] == "did:plc:contohtimses0000000003"
     assert "cursor" not in request_1.url.params
     assert request_2.url.params["cursor"] == "3kfollowcursor0001"
     profile, *follows = first.posts
@@ -286,7 +291,11 @@ def _follower_listing(accounts: list[str]) -> Router:
             body["cursor"] = str(start + 2)
         return httpx.Response(200, json=body)
 
-    return Router().add("/xrpc/app.bsky.graph.getFollowers", followers)
+    router = Router().add(
+        "/xrpc/app.bsky.actor.getProfile",
+        httpx.Response(200, json={"did": "did:plc:timses", "handle": "timses.example"}),
+    )
+    return router.add("/xrpc/app.bsky.graph.getFollowers", followers)
 
 
 def test_followers_walk_stops_at_the_followers_it_already_knows(fake_clock: FakeClock) -> None:
@@ -295,7 +304,7 @@ def test_followers_walk_stops_at_the_followers_it_already_knows(fake_clock: Fake
     collector = BlueskyCollector(make_policy(router, fake_clock), base_url=BASE, environ={})
     target = Target.parse("followers:@timses.example")
     *_, last = collector.collect(target)
-    assert len(router.requests) == 4
+    assert len(router.requests) == 5  # the profile and four pages
     # two new followers at the top; one old follower unfollowed and followed again
     accounts[:] = ["new2", "f5", "new1", *[name for name in accounts if name != "f5"]]
     before = len(router.requests)
@@ -310,7 +319,7 @@ def test_followers_walk_stops_at_the_followers_it_already_knows(fake_clock: Fake
         "f2.example",
         "f3.example",
     ]
-    assert len(router.requests) - before == 3
+    assert len(router.requests) - before == 4  # the profile and three pages
 
 
 def test_followers_walk_resumes_mid_walk_after_a_crash(fake_clock: FakeClock) -> None:
@@ -319,7 +328,8 @@ def test_followers_walk_resumes_mid_walk_after_a_crash(fake_clock: FakeClock) ->
     target = Target.parse("followers:did:plc:timses")
     first = next(iter(collector.collect(target)))  # the process dies after the first page
     rest = list(collector.collect(target, cursor=first.cursor))
-    assert router.requests[1].url.params["cursor"] == "2"
+    pages = [r for r in router.requests if r.url.path.endswith("getFollowers")]
+    assert pages[1].url.params["cursor"] == "2"
     handles = [post.author_handle for page in rest for post in page.posts]
     assert handles == ["timses.example", "f3.example", "f4.example", "f5.example"]
 
@@ -330,6 +340,7 @@ def test_followers_target_needs_an_account() -> None:
         list(collector.collect(Target.parse("followers:https://bsky.app/search?q=x")))
 
 
-def test_followers_page_without_a_subject_is_a_parse_error() -> None:
-    with pytest.raises(ParseError, match="'subject' and a 'followers' list"):
-        parse_followers({"followers": []}, observed=datetime.now(UTC), context="t")
+def test_followers_page_without_a_list_is_a_parse_error() -> None:
+    subject = parse_profile({"did": "did:plc:timses"}, datetime.now(UTC))
+    with pytest.raises(ParseError, match="'followers' list"):
+        parse_followers({"cursor": "x"}, subject, observed=datetime.now(UTC), context="t")
