@@ -12,8 +12,8 @@ record by the liker, with the liked post (collected too) as its parent, so the q
 like on the liked post's content.
 
 `followers:<account>` collects who follows an account (`app.bsky.actor.getProfile`, then
-`app.bsky.graph.getFollowers`, newest
-first): following a winning team's account is a breach too. The followed account becomes a
+`app.bsky.graph.getFollowers`, newest first): following a winning team's account is a breach
+too. The followed account becomes a
 `profile` record (its name and bio, the text the queue judges) and each follower a `follow`
 record with that profile as parent. Bluesky does not say when an account followed, so a
 follow's time is when Netra first saw it; the walk stops at the followers it already knows.
